@@ -1,0 +1,88 @@
+//! Patients' self-reports through a per-person link: the link allows adding
+//! that person's own observations and nothing else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sqlx::Row;
+
+use super::AppState;
+use super::case_requests::ObservationRequest;
+use super::error::{ApiError, ApiResult};
+use super::extract::{AuthUser, JsonBody};
+use crate::access::Action;
+use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::auth::token;
+use crate::command::{Change, Command};
+use crate::time_fmt;
+
+/// Staff issue a link; the token is shown once and stored only as a digest.
+pub async fn issue(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
+    let access = state.authorize_case(&user.0, Action::IssueSelfReportLink, &id, "case.self_report_link.issue").await?;
+    let now = state.clock.now();
+    let link = token::generate();
+    let lifetime = time::Duration::try_from(state.config.self_report.link_lifetime).map_err(ApiError::internal)?;
+    let expires_at = now + lifetime;
+    let command = Command {
+        at: now,
+        actor: user.0.id.clone(),
+        change: Change::IssueSelfReportLink { case_id: id.clone(), token_hash: token::digest(&link), expires_at },
+    };
+    let audit = AuditEntry::new(now, &user.0.actor(), "case.self_report_link.issue", Outcome::Allowed)
+        .case(&id)
+        .person(&access.facts.person_id)
+        .part("self_report_link");
+    state.submit(command, vec![audit]).await?;
+    let body = json!({ "token": link, "path": format!("/self-report/{link}"), "expires_at": time_fmt::instant(expires_at) });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The case a live link belongs to. An unknown, malformed and expired link
+/// all get the same answer.
+async fn case_of_link(state: &AppState, link: &str) -> ApiResult<(String, String)> {
+    let refused = || ApiError::new(StatusCode::NOT_FOUND, "link_invalid", "this link is not valid or has expired");
+    if !token::looks_valid(link) {
+        return Err(refused());
+    }
+    let row = sqlx::query(
+        "SELECT l.case_id, l.expires_at, c.person_id FROM self_report_links l JOIN cases c ON c.id = l.case_id WHERE l.token_hash = ?",
+    )
+    .bind(token::digest(link))
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(refused)?;
+    let expires_at: String = row.get(1);
+    if time_fmt::instant(state.clock.now()) >= expires_at {
+        return Err(refused());
+    }
+    Ok((row.get(0), row.get(2)))
+}
+
+pub async fn check(State(state): State<AppState>, Path(link): Path<String>) -> ApiResult<Response> {
+    case_of_link(&state, &link).await?;
+    Ok(Json(json!({ "valid": true })).into_response())
+}
+
+fn patient() -> Actor {
+    Actor { id: "self-report".into(), role: "patient".into(), organisation: None }
+}
+
+pub async fn report(State(state): State<AppState>, Path(link): Path<String>, body: JsonBody) -> ApiResult<Response> {
+    let (case_id, person_id) = case_of_link(&state, &link).await?;
+    let request: ObservationRequest = body.parse()?;
+    let now = state.clock.now();
+    let observation = request.check(now, "patient")?;
+    let command = Command {
+        at: now,
+        actor: "self-report".into(),
+        change: Change::AddObservation { case_id: case_id.clone(), observation },
+    };
+    let audit = AuditEntry::new(now, &patient(), "case.observation.add", Outcome::Allowed)
+        .case(&case_id)
+        .person(&person_id)
+        .part("observations");
+    state.submit(command, vec![audit]).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "recorded": true }))).into_response())
+}

@@ -1,0 +1,535 @@
+//! Commands: every change to this node's records, decided completely before
+//! it is applied (ids, instants, actor), so that [`apply`] reads no clock and
+//! no randomness. Replaying the command log on an empty database rebuilds the
+//! same records; that is what lets a replicated log drive several replicas.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqliteConnection};
+use time::{Date, OffsetDateTime};
+
+use crate::domain::{
+    WireName,
+    AssignmentKind, CaseStatus, DiagnosisClass, Role, Sex, Specimen, Symptom, TestMethod, TestResult,
+};
+use crate::time_fmt;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPerson {
+    pub name: String,
+    pub name_kana: String,
+    pub sex: Sex,
+    pub date_of_birth: Date,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRecord {
+    pub id: String,
+    pub method: TestMethod,
+    pub specimen: Specimen,
+    pub collected_on: Date,
+    pub result: TestResult,
+}
+
+/// The parts of a notification that may follow the first six fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDetails {
+    pub onset_date: Option<Date>,
+    pub diagnosis_date: Option<Date>,
+    pub symptoms: Option<Vec<Symptom>>,
+    pub reporting_doctor: Option<String>,
+    pub reporting_institution: Option<String>,
+    pub occupation: Option<String>,
+    pub free_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCase {
+    pub case_id: String,
+    pub person_id: String,
+    /// `None` when the case is for a person this node already holds.
+    pub person: Option<NewPerson>,
+    pub disease: String,
+    pub diagnosis_class: DiagnosisClass,
+    pub municipality_code: String,
+    pub address: String,
+    pub status: CaseStatus,
+    pub tests: Vec<TestRecord>,
+    pub details: NotificationDetails,
+    /// The day (in Japan) the notification was received.
+    pub reported_on: Date,
+    /// The earlier notification this one supersedes (additional registration).
+    pub supersedes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub observed_at: OffsetDateTime,
+    pub temperature: Option<f64>,
+    pub spo2: Option<u8>,
+    pub symptoms: Vec<Symptom>,
+    pub entered_role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    pub name_kana: Option<String>,
+    pub phone: Option<String>,
+    pub municipality_code: Option<String>,
+    pub relation: Option<String>,
+    pub last_exposure_on: Option<Date>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Medical {
+    pub hospital: Option<String>,
+    pub admitted_on: Option<Date>,
+    pub discharged_on: Option<Date>,
+    pub icu: bool,
+    pub ventilator: bool,
+    pub ecmo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub kind: AssignmentKind,
+    pub organisation: String,
+    pub from_date: Date,
+    pub until_date: Option<Date>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewUser {
+    pub id: String,
+    pub role: Role,
+    pub organisation: Option<String>,
+    pub password_hash: String,
+    pub totp_secret: String,
+    pub until: Option<Date>,
+}
+
+/// What a command does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    CreateUser(NewUser),
+    DisableUser { user_id: String },
+    SetPassword { user_id: String, password_hash: String },
+    RegisterCase(Box<NewCase>),
+    UpdateNotification { case_id: String, diagnosis_class: Option<DiagnosisClass>, details: NotificationDetails, reported_on: Date },
+    AddTests { case_id: String, tests: Vec<TestRecord> },
+    Confirm { case_id: String, status: CaseStatus, by_entrant: bool },
+    SetStatus { case_id: String, status: CaseStatus },
+    MovePlaceOfStay { case_id: String, municipality_code: String, address: String },
+    AddObservation { case_id: String, observation: Observation },
+    AddContact { case_id: String, contact: Contact },
+    SetMedical { case_id: String, medical: Medical },
+    SetAssignment { case_id: String, assignment: Assignment },
+    IssueSelfReportLink { case_id: String, token_hash: Vec<u8>, #[serde(with = "time::serde::rfc3339")] expires_at: OffsetDateTime },
+}
+
+impl Change {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::CreateUser(_) => "create_user",
+            Change::DisableUser { .. } => "disable_user",
+            Change::SetPassword { .. } => "set_password",
+            Change::RegisterCase(_) => "register_case",
+            Change::UpdateNotification { .. } => "update_notification",
+            Change::AddTests { .. } => "add_tests",
+            Change::Confirm { .. } => "confirm",
+            Change::SetStatus { .. } => "set_status",
+            Change::MovePlaceOfStay { .. } => "move_place_of_stay",
+            Change::AddObservation { .. } => "add_observation",
+            Change::AddContact { .. } => "add_contact",
+            Change::SetMedical { .. } => "set_medical",
+            Change::SetAssignment { .. } => "set_assignment",
+            Change::IssueSelfReportLink { .. } => "issue_self_report_link",
+        }
+    }
+}
+
+/// A change with who made it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub change: Change,
+}
+
+/// Why a command could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the notification is locked: additional registration {by} supersedes it")]
+    Locked { by: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Applies one command to the database. Deterministic: the outcome depends
+/// only on the command and the database.
+pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(), ApplyError> {
+    let at = time_fmt::instant(command.at);
+    let by = command.actor.as_str();
+    match &command.change {
+        Change::CreateUser(user) => {
+            let result = sqlx::query(
+                "INSERT INTO users (id, role, organisation, password_hash, must_change_password, totp_secret, until, created_at, created_by) \
+                 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            )
+            .bind(&user.id)
+            .bind(user.role.wire_name())
+            .bind(&user.organisation)
+            .bind(&user.password_hash)
+            .bind(&user.totp_secret)
+            .bind(user.until.map(time_fmt::date))
+            .bind(&at)
+            .bind(by)
+            .execute(&mut *conn)
+            .await?;
+            if result.rows_affected() == 0 {
+                return Err(ApplyError::Conflict(format!("user `{}` already exists", user.id)));
+            }
+        }
+        Change::DisableUser { user_id } => {
+            let result = sqlx::query("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?")
+                .bind(&at)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            if result.rows_affected() == 0 {
+                return Err(ApplyError::NotFound("user"));
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut *conn).await?;
+        }
+        Change::SetPassword { user_id, password_hash } => {
+            let result = sqlx::query("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+            if result.rows_affected() == 0 {
+                return Err(ApplyError::NotFound("user"));
+            }
+        }
+        Change::RegisterCase(case) => register_case(conn, case, &at, by).await?,
+        Change::UpdateNotification { case_id, diagnosis_class, details, reported_on } => {
+            touch_case(conn, case_id).await?;
+            if let Some(class) = diagnosis_class {
+                sqlx::query("UPDATE cases SET diagnosis_class = ? WHERE id = ?")
+                    .bind(class.wire_name())
+                    .bind(case_id)
+                    .execute(&mut *conn)
+                    .await?;
+                record_class_report(conn, case_id, *class, *reported_on).await?;
+            }
+            sqlx::query(
+                "UPDATE cases SET onset_date = COALESCE(?, onset_date), diagnosis_date = COALESCE(?, diagnosis_date), \
+                 symptoms = COALESCE(?, symptoms), reporting_doctor = COALESCE(?, reporting_doctor), \
+                 reporting_institution = COALESCE(?, reporting_institution), occupation = COALESCE(?, occupation), \
+                 free_text = COALESCE(?, free_text) WHERE id = ?",
+            )
+            .bind(details.onset_date.map(time_fmt::date))
+            .bind(details.diagnosis_date.map(time_fmt::date))
+            .bind(details.symptoms.as_ref().map(|s| serde_json::to_string(s).expect("symptoms serialise")))
+            .bind(&details.reporting_doctor)
+            .bind(&details.reporting_institution)
+            .bind(&details.occupation)
+            .bind(&details.free_text)
+            .bind(case_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::AddTests { case_id, tests } => {
+            touch_case(conn, case_id).await?;
+            insert_tests(conn, case_id, tests, &at, by).await?;
+        }
+        Change::Confirm { case_id, status, by_entrant } => {
+            touch_case(conn, case_id).await?;
+            let result = sqlx::query(
+                "UPDATE cases SET confirmed_by = ?, confirmed_at = ?, confirmed_by_entrant = ? WHERE id = ? AND confirmed_at IS NULL",
+            )
+            .bind(by)
+            .bind(&at)
+            .bind(*by_entrant)
+            .bind(case_id)
+            .execute(&mut *conn)
+            .await?;
+            if result.rows_affected() == 0 {
+                return Err(ApplyError::Conflict("the case is already confirmed".into()));
+            }
+            set_status(conn, case_id, *status, &at, by).await?;
+        }
+        Change::SetStatus { case_id, status } => {
+            touch_case(conn, case_id).await?;
+            set_status(conn, case_id, *status, &at, by).await?;
+        }
+        Change::MovePlaceOfStay { case_id, municipality_code, address } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query("UPDATE cases SET municipality_code = ?, address = ? WHERE id = ?")
+                .bind(municipality_code)
+                .bind(address)
+                .bind(case_id)
+                .execute(&mut *conn)
+                .await?;
+            push_place_of_stay(conn, case_id, municipality_code, address, &at, by).await?;
+        }
+        Change::AddObservation { case_id, observation: o } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query(
+                "INSERT INTO observations (id, case_id, observed_at, temperature, spo2, symptoms, entered_by, entered_role) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&o.id)
+            .bind(case_id)
+            .bind(time_fmt::instant(o.observed_at))
+            .bind(o.temperature)
+            .bind(o.spo2.map(i64::from))
+            .bind(serde_json::to_string(&o.symptoms).expect("symptoms serialise"))
+            .bind(by)
+            .bind(&o.entered_role)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::AddContact { case_id, contact: c } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query(
+                "INSERT INTO contacts (id, case_id, name, name_kana, phone, municipality_code, relation, last_exposure_on, entered_by, entered_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.id)
+            .bind(case_id)
+            .bind(&c.name)
+            .bind(&c.name_kana)
+            .bind(&c.phone)
+            .bind(&c.municipality_code)
+            .bind(&c.relation)
+            .bind(c.last_exposure_on.map(time_fmt::date))
+            .bind(by)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::SetMedical { case_id, medical: m } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query(
+                "INSERT INTO medical (case_id, hospital, admitted_on, discharged_on, icu, ventilator, ecmo, updated_at, updated_by) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET hospital = excluded.hospital, \
+                 admitted_on = excluded.admitted_on, discharged_on = excluded.discharged_on, icu = excluded.icu, \
+                 ventilator = excluded.ventilator, ecmo = excluded.ecmo, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            )
+            .bind(case_id)
+            .bind(&m.hospital)
+            .bind(m.admitted_on.map(time_fmt::date))
+            .bind(m.discharged_on.map(time_fmt::date))
+            .bind(m.icu)
+            .bind(m.ventilator)
+            .bind(m.ecmo)
+            .bind(&at)
+            .bind(by)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::SetAssignment { case_id, assignment: a } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query(
+                "INSERT INTO assignments (case_id, kind, organisation, from_date, until_date, assigned_by, assigned_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET kind = excluded.kind, \
+                 organisation = excluded.organisation, from_date = excluded.from_date, until_date = excluded.until_date, \
+                 assigned_by = excluded.assigned_by, assigned_at = excluded.assigned_at",
+            )
+            .bind(case_id)
+            .bind(a.kind.wire_name())
+            .bind(&a.organisation)
+            .bind(time_fmt::date(a.from_date))
+            .bind(a.until_date.map(time_fmt::date))
+            .bind(by)
+            .bind(&at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::IssueSelfReportLink { case_id, token_hash, expires_at } => {
+            touch_case(conn, case_id).await?;
+            sqlx::query("INSERT INTO self_report_links (token_hash, case_id, expires_at, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(token_hash)
+                .bind(case_id)
+                .bind(time_fmt::instant(*expires_at))
+                .bind(by)
+                .bind(&at)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the case exists and is not locked, and bumps its revision.
+async fn touch_case(conn: &mut SqliteConnection, case_id: &str) -> Result<(), ApplyError> {
+    let row = sqlx::query("SELECT locked_by FROM cases WHERE id = ?").bind(case_id).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else { return Err(ApplyError::NotFound("case")) };
+    if let Some(by) = row.get::<Option<String>, _>(0) {
+        return Err(ApplyError::Locked { by });
+    }
+    sqlx::query("UPDATE cases SET revision = revision + 1 WHERE id = ?").bind(case_id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn register_case(conn: &mut SqliteConnection, case: &NewCase, at: &str, by: &str) -> Result<(), ApplyError> {
+    if let Some(p) = &case.person {
+        sqlx::query("INSERT INTO persons (id, name, name_kana, sex, date_of_birth, phone) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(&case.person_id)
+            .bind(&p.name)
+            .bind(&p.name_kana)
+            .bind(p.sex.wire_name())
+            .bind(time_fmt::date(p.date_of_birth))
+            .bind(&p.phone)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(earlier) = &case.supersedes {
+        // Lock the earlier notification; refuse if it is already locked.
+        let result = sqlx::query("UPDATE cases SET locked_by = ?, revision = revision + 1 WHERE id = ? AND locked_by IS NULL")
+            .bind(&case.case_id)
+            .bind(earlier)
+            .execute(&mut *conn)
+            .await?;
+        if result.rows_affected() == 0 {
+            let locked: Option<Option<String>> = sqlx::query_scalar("SELECT locked_by FROM cases WHERE id = ?")
+                .bind(earlier)
+                .fetch_optional(&mut *conn)
+                .await?;
+            return Err(match locked {
+                Some(Some(by)) => ApplyError::Locked { by },
+                _ => ApplyError::NotFound("case"),
+            });
+        }
+    }
+    let d = &case.details;
+    sqlx::query(
+        "INSERT INTO cases (id, person_id, disease, diagnosis_class, onset_date, diagnosis_date, symptoms, reporting_doctor, \
+         reporting_institution, occupation, free_text, municipality_code, address, status, entered_by, entered_at, supersedes) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&case.case_id)
+    .bind(&case.person_id)
+    .bind(&case.disease)
+    .bind(case.diagnosis_class.wire_name())
+    .bind(d.onset_date.map(time_fmt::date))
+    .bind(d.diagnosis_date.map(time_fmt::date))
+    .bind(serde_json::to_string(d.symptoms.as_deref().unwrap_or_default()).expect("symptoms serialise"))
+    .bind(&d.reporting_doctor)
+    .bind(&d.reporting_institution)
+    .bind(&d.occupation)
+    .bind(&d.free_text)
+    .bind(&case.municipality_code)
+    .bind(&case.address)
+    .bind(case.status.wire_name())
+    .bind(by)
+    .bind(at)
+    .bind(&case.supersedes)
+    .execute(&mut *conn)
+    .await?;
+    record_class_report(conn, &case.case_id, case.diagnosis_class, case.reported_on).await?;
+    insert_tests(conn, &case.case_id, &case.tests, at, by).await?;
+    set_status(conn, &case.case_id, case.status, at, by).await?;
+    push_place_of_stay(conn, &case.case_id, &case.municipality_code, &case.address, at, by).await?;
+    Ok(())
+}
+
+/// The report date of a class is the day it was first reported (Q&A Q8):
+/// reporting the same class again keeps the first date.
+async fn record_class_report(
+    conn: &mut SqliteConnection,
+    case_id: &str,
+    class: DiagnosisClass,
+    on: Date,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO class_reports (case_id, class, reported_on) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(case_id)
+        .bind(class.wire_name())
+        .bind(time_fmt::date(on))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_tests(
+    conn: &mut SqliteConnection,
+    case_id: &str,
+    tests: &[TestRecord],
+    at: &str,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    if tests.is_empty() {
+        return Ok(());
+    }
+    let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO tests (id, case_id, method, specimen, collected_on, result, entered_by, entered_at) ",
+    );
+    builder.push_values(tests, |mut b, t| {
+        b.push_bind(t.id.clone())
+            .push_bind(case_id.to_string())
+            .push_bind(t.method.wire_name())
+            .push_bind(t.specimen.wire_name())
+            .push_bind(time_fmt::date(t.collected_on))
+            .push_bind(t.result.wire_name())
+            .push_bind(by.to_string())
+            .push_bind(at.to_string());
+    });
+    builder.build().execute(conn).await?;
+    Ok(())
+}
+
+async fn set_status(
+    conn: &mut SqliteConnection,
+    case_id: &str,
+    status: CaseStatus,
+    at: &str,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cases SET status = ? WHERE id = ?").bind(status.wire_name()).bind(case_id).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO status_history (case_id, seq, status, at, by_user) \
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_history WHERE case_id = ?), ?, ?, ?)",
+    )
+    .bind(case_id)
+    .bind(case_id)
+    .bind(status.wire_name())
+    .bind(at)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn push_place_of_stay(
+    conn: &mut SqliteConnection,
+    case_id: &str,
+    municipality_code: &str,
+    address: &str,
+    at: &str,
+    by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO place_of_stay_history (case_id, seq, municipality_code, address, at, by_user) \
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM place_of_stay_history WHERE case_id = ?), ?, ?, ?, ?)",
+    )
+    .bind(case_id)
+    .bind(case_id)
+    .bind(municipality_code)
+    .bind(address)
+    .bind(at)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

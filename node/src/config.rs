@@ -1,0 +1,184 @@
+//! The node's configuration file (TOML): `Default` is the development setup.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    #[default]
+    HealthCentre,
+    National,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The node's federation id, e.g. `hc-13103`.
+    pub node_id: String,
+    #[serde(default)]
+    pub kind: NodeKind,
+    /// Where the database lives; relative paths are relative to the config file.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub sessions: SessionConfig,
+    #[serde(default)]
+    pub self_report: SelfReportConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Set when a TLS-terminating proxy fronts the node: cookies get `Secure`.
+    #[serde(default)]
+    pub behind_tls: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session unused this long ends.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// A session ends this long after login, used or not.
+    #[serde(with = "humantime_serde")]
+    pub absolute_lifetime: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfReportConfig {
+    /// How long a patient's self-report link works.
+    #[serde(with = "humantime_serde")]
+    pub link_lifetime: Duration,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), behind_tls: false }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(30 * 60), absolute_lifetime: Duration::from_secs(12 * 3600) }
+    }
+}
+
+impl Default for SelfReportConfig {
+    fn default() -> Self {
+        Self { link_lifetime: Duration::from_secs(14 * 24 * 3600) }
+    }
+}
+
+impl Config {
+    pub fn new(node_id: &str) -> Self {
+        Self {
+            node_id: node_id.to_string(),
+            kind: NodeKind::default(),
+            data_dir: default_data_dir(),
+            http: HttpConfig::default(),
+            sessions: SessionConfig::default(),
+            self_report: SelfReportConfig::default(),
+        }
+    }
+
+    /// Reads and checks a config file; `data_dir` comes back absolute.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+        renkei_ca::node_id::validate(&config.node_id)
+            .map_err(|e| anyhow::anyhow!("config {}: node_id: {e}", path.display()))?;
+        if config.data_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        Ok(config)
+    }
+
+    /// The node's SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("node.db")
+    }
+
+    /// The text of a new, commented config file.
+    pub fn commented_toml(&self) -> String {
+        format!(
+            r#"# Renkei node configuration.
+
+# This node's id in the federation: lowercase letters, digits and hyphens,
+# e.g. "hc-13103" for the Minato ward health centre.
+node_id = "{node_id}"
+# "health-centre" or "national".
+kind = "{kind}"
+# Where the database is kept, relative to this file.
+data_dir = "{data_dir}"
+
+[http]
+# Address of the HTTP API. Keep it on loopback unless a TLS proxy fronts it.
+listen = "{listen}"
+# Set to true behind a TLS-terminating proxy so session cookies are Secure.
+behind_tls = {behind_tls}
+
+[sessions]
+# A session unused this long ends; a session ends this long after login.
+idle_timeout = "{idle}"
+absolute_lifetime = "{absolute}"
+
+[self_report]
+# How long a patient's self-report link works.
+link_lifetime = "{link}"
+"#,
+            node_id = self.node_id,
+            kind = match self.kind {
+                NodeKind::HealthCentre => "health-centre",
+                NodeKind::National => "national",
+            },
+            data_dir = self.data_dir.display(),
+            listen = self.http.listen,
+            behind_tls = self.http.behind_tls,
+            idle = humantime::format_duration(self.sessions.idle_timeout),
+            absolute = humantime::format_duration(self.sessions.absolute_lifetime),
+            link = humantime::format_duration(self.self_report.link_lifetime),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commented_default_parses_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, Config::new("hc-13103").commented_toml()).unwrap();
+        let loaded = Config::load(&path).unwrap();
+        assert_eq!(loaded.node_id, "hc-13103");
+        assert_eq!(loaded.sessions.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(loaded.data_dir, dir.path().join("data"));
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_node_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "node_id = \"hc-1\"\nlisten = \"x\"\n").unwrap();
+        assert!(Config::load(&path).unwrap_err().to_string().contains("unknown field"));
+        std::fs::write(&path, "node_id = \"HC 1\"\n").unwrap();
+        assert!(Config::load(&path).unwrap_err().to_string().contains("node_id"));
+    }
+}

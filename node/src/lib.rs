@@ -1,0 +1,21 @@
+//! A Renkei node: one health centre's (or the national) records, the
+//! command log that changes them, the HTTP API, login, roles and the audit
+//! trail. See ARCHITECTURE.md for the map.
+
+pub mod access;
+pub mod audit;
+pub mod api;
+pub mod auth;
+pub mod ca_cli;
+pub mod cli;
+pub mod clock;
+pub mod command;
+pub mod config;
+pub mod domain;
+pub mod log;
+pub mod municipality;
+pub mod server;
+pub mod store;
+pub mod time_fmt;
+pub mod users;
+pub mod views;
