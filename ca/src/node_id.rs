@@ -32,7 +32,10 @@ pub fn validate(id: &str) -> Result<(), NodeIdError> {
     if len > MAX_LEN {
         return Err(NodeIdError::TooLong(len));
     }
-    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         return Err(NodeIdError::Forbidden(bad));
     }
     if !id.starts_with(|c: char| c.is_ascii_lowercase()) {

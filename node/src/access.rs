@@ -70,7 +70,9 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Option<View> {
         // status, for its own notifications only.
         Role::Medical => match (action, relation) {
             (CreateCase | ListCases, _) => Some(View::Full),
-            (ReadCase | EditNotification | AddTests | SetMedical, Relation::Notifier) => Some(View::Full),
+            (ReadCase | EditNotification | AddTests | SetMedical, Relation::Notifier) => {
+                Some(View::Full)
+            }
             _ => None,
         },
         // Follow-up bodies see and observe the patients assigned to them.
@@ -105,7 +107,10 @@ pub struct CaseFacts {
     pub assignment: Option<(String, String, String, Option<String>)>,
 }
 
-pub async fn case_facts(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseFacts>, sqlx::Error> {
+pub async fn case_facts(
+    pool: &SqlitePool,
+    case_id: &str,
+) -> Result<Option<CaseFacts>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT c.person_id, c.reporting_institution, a.kind, a.organisation, a.from_date, a.until_date \
          FROM cases c LEFT JOIN assignments a ON a.case_id = c.id WHERE c.id = ?",
@@ -123,8 +128,15 @@ pub async fn case_facts(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseF
 }
 
 /// How a user with `role` and `organisation` stands to a case, on `today`.
-pub fn relation(role: Role, organisation: Option<&str>, facts: &CaseFacts, today: Date) -> Relation {
-    let Some(org) = organisation else { return Relation::Unrelated };
+pub fn relation(
+    role: Role,
+    organisation: Option<&str>,
+    facts: &CaseFacts,
+    today: Date,
+) -> Relation {
+    let Some(org) = organisation else {
+        return Relation::Unrelated;
+    };
     if role == Role::Medical && facts.reporting_institution.as_deref() == Some(org) {
         return Relation::Notifier;
     }
@@ -162,9 +174,17 @@ mod tests {
     #[test]
     fn contractor_sees_only_assigned_and_only_follow_up() {
         for action in CASE_ACTIONS {
-            assert_eq!(decide(Role::Contractor, *action, Relation::Unrelated), None, "{action:?}");
+            assert_eq!(
+                decide(Role::Contractor, *action, Relation::Unrelated),
+                None,
+                "{action:?}"
+            );
             let expected = matches!(action, ReadCase | AddObservation).then_some(View::FollowUp);
-            assert_eq!(decide(Role::Contractor, *action, Relation::Assigned), expected, "{action:?}");
+            assert_eq!(
+                decide(Role::Contractor, *action, Relation::Assigned),
+                expected,
+                "{action:?}"
+            );
         }
         assert_eq!(decide(Role::Contractor, ReadAudit, Relation::NoCase), None);
         assert_eq!(decide(Role::Contractor, CreateCase, Relation::NoCase), None);
@@ -173,15 +193,25 @@ mod tests {
     #[test]
     fn admin_manages_but_reads_no_records() {
         for action in CASE_ACTIONS.iter().chain(&[CreateCase, ListCases]) {
-            assert_eq!(decide(Role::Admin, *action, Relation::Unrelated), None, "{action:?}");
+            assert_eq!(
+                decide(Role::Admin, *action, Relation::Unrelated),
+                None,
+                "{action:?}"
+            );
         }
-        assert_eq!(decide(Role::Admin, ReadAudit, Relation::NoCase), Some(View::None));
+        assert_eq!(
+            decide(Role::Admin, ReadAudit, Relation::NoCase),
+            Some(View::None)
+        );
     }
 
     #[test]
     fn medical_needs_its_own_notification() {
         assert_eq!(decide(Role::Medical, ReadCase, Relation::Unrelated), None);
-        assert_eq!(decide(Role::Medical, ReadCase, Relation::Notifier), Some(View::Full));
+        assert_eq!(
+            decide(Role::Medical, ReadCase, Relation::Notifier),
+            Some(View::Full)
+        );
         assert_eq!(decide(Role::Medical, Confirm, Relation::Notifier), None);
     }
 
@@ -197,11 +227,26 @@ mod tests {
     fn assignment_must_match_kind_organisation_and_dates() {
         let today = time::macros::date!(2026 - 11 - 20);
         let f = facts("contractor", "acme", "2026-11-01", Some("2026-11-30"));
-        assert_eq!(relation(Role::Contractor, Some("acme"), &f, today), Relation::Assigned);
-        assert_eq!(relation(Role::Contractor, Some("other"), &f, today), Relation::Unrelated);
-        assert_eq!(relation(Role::Facility, Some("acme"), &f, today), Relation::Unrelated);
+        assert_eq!(
+            relation(Role::Contractor, Some("acme"), &f, today),
+            Relation::Assigned
+        );
+        assert_eq!(
+            relation(Role::Contractor, Some("other"), &f, today),
+            Relation::Unrelated
+        );
+        assert_eq!(
+            relation(Role::Facility, Some("acme"), &f, today),
+            Relation::Unrelated
+        );
         let ended = facts("contractor", "acme", "2026-11-01", Some("2026-11-19"));
-        assert_eq!(relation(Role::Contractor, Some("acme"), &ended, today), Relation::Unrelated);
-        assert_eq!(relation(Role::Medical, Some("clinic-a"), &f, today), Relation::Notifier);
+        assert_eq!(
+            relation(Role::Contractor, Some("acme"), &ended, today),
+            Relation::Unrelated
+        );
+        assert_eq!(
+            relation(Role::Medical, Some("clinic-a"), &f, today),
+            Relation::Notifier
+        );
     }
 }

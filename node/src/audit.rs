@@ -41,12 +41,20 @@ pub struct Actor {
 
 impl Actor {
     pub fn user(id: &str, role: Role, organisation: Option<&str>) -> Self {
-        Self { id: id.into(), role: role.wire_name().into(), organisation: organisation.map(Into::into) }
+        Self {
+            id: id.into(),
+            role: role.wire_name().into(),
+            organisation: organisation.map(Into::into),
+        }
     }
 
     /// The command line (`renkei user add`), acting as the operator.
     pub fn operator() -> Self {
-        Self { id: "operator".into(), role: "operator".into(), organisation: None }
+        Self {
+            id: "operator".into(),
+            role: "operator".into(),
+            organisation: None,
+        }
     }
 }
 
@@ -107,7 +115,10 @@ pub struct ChainHead {
 
 impl ChainHead {
     pub fn genesis() -> Self {
-        Self { seq: 0, hash: vec![0; 32] }
+        Self {
+            seq: 0,
+            hash: vec![0; 32],
+        }
     }
 }
 
@@ -148,9 +159,14 @@ fn fields_of<'a>(at: &'a str, e: &'a AuditEntry) -> [Option<&'a str>; 10] {
 
 /// Reads the current head of the chain.
 pub async fn load_head(conn: &mut SqliteConnection) -> Result<ChainHead, sqlx::Error> {
-    let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(conn).await?;
+    let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
-        Some(row) => ChainHead { seq: row.get(0), hash: row.get(1) },
+        Some(row) => ChainHead {
+            seq: row.get(0),
+            hash: row.get(1),
+        },
         None => ChainHead::genesis(),
     })
 }
@@ -203,7 +219,9 @@ pub enum ChainBreak {
     Gap { seq: i64, expected: i64 },
     #[error("entry {seq}: does not follow the entry before it (entries deleted or reordered)")]
     Unlinked { seq: i64 },
-    #[error("the chain ends at entry {last} but entries up to {recorded} were written (entries deleted at the end)")]
+    #[error(
+        "the chain ends at entry {last} but entries up to {recorded} were written (entries deleted at the end)"
+    )]
     Truncated { last: i64, recorded: i64 },
 }
 
@@ -226,11 +244,15 @@ pub async fn verify(pool: &SqlitePool) -> Result<Result<VerifyReport, ChainBreak
     let mut head = ChainHead::genesis();
     while let Some(row) = rows.try_next().await? {
         let seq: i64 = row.get(0);
-        let strings: Vec<Option<String>> = (1..=10).map(|i| row.get::<Option<String>, _>(i)).collect();
+        let strings: Vec<Option<String>> =
+            (1..=10).map(|i| row.get::<Option<String>, _>(i)).collect();
         let prev: Vec<u8> = row.get(11);
         let hash: Vec<u8> = row.get(12);
         if seq != head.seq + 1 {
-            return Ok(Err(ChainBreak::Gap { seq, expected: head.seq + 1 }));
+            return Ok(Err(ChainBreak::Gap {
+                seq,
+                expected: head.seq + 1,
+            }));
         }
         if prev != head.hash {
             return Ok(Err(ChainBreak::Unlinked { seq }));
@@ -244,15 +266,22 @@ pub async fn verify(pool: &SqlitePool) -> Result<Result<VerifyReport, ChainBreak
     drop(rows);
     // AUTOINCREMENT keeps the highest sequence number ever used, which
     // reveals entries cut from the end of the chain.
-    let recorded: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(recorded) = recorded {
-        if recorded > head.seq {
-            return Ok(Err(ChainBreak::Truncated { last: head.seq, recorded }));
-        }
+    let recorded: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(recorded) = recorded
+        && recorded > head.seq
+    {
+        return Ok(Err(ChainBreak::Truncated {
+            last: head.seq,
+            recorded,
+        }));
     }
-    Ok(Ok(VerifyReport { entries: head.seq, head_hash: data_encoding::HEXLOWER.encode(&head.hash) }))
+    Ok(Ok(VerifyReport {
+        entries: head.seq,
+        head_hash: data_encoding::HEXLOWER.encode(&head.hash),
+    }))
 }
 
 /// One stored entry, as the audit API shows it.
@@ -287,7 +316,10 @@ pub struct AuditFilter {
 pub const MAX_QUERY_LIMIT: u32 = 500;
 
 /// Newest entries first.
-pub async fn query(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<StoredEntry>, sqlx::Error> {
+pub async fn query(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+) -> Result<Vec<StoredEntry>, sqlx::Error> {
     let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT seq, at, actor, role, organisation, action, case_id, person_id, part, outcome, reason FROM audit WHERE 1=1",
     );
@@ -307,7 +339,9 @@ pub async fn query(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<Stored
         builder.push(" AND seq < ").push_bind(before);
     }
     let limit = filter.limit.unwrap_or(100).min(MAX_QUERY_LIMIT);
-    builder.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
+    builder
+        .push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(limit as i64);
     builder.build_query_as().fetch_all(pool).await
 }
 
@@ -317,9 +351,14 @@ mod tests {
 
     #[test]
     fn hash_depends_on_every_field_and_the_link() {
-        let entry = AuditEntry::new(OffsetDateTime::UNIX_EPOCH, &Actor::operator(), "case.read", Outcome::Allowed)
-            .case("c1")
-            .part("tests");
+        let entry = AuditEntry::new(
+            OffsetDateTime::UNIX_EPOCH,
+            &Actor::operator(),
+            "case.read",
+            Outcome::Allowed,
+        )
+        .case("c1")
+        .part("tests");
         let at = time_fmt::instant(entry.at);
         let base = entry_hash(1, &[0; 32], &fields_of(&at, &entry));
         assert_ne!(base, entry_hash(2, &[0; 32], &fields_of(&at, &entry)));

@@ -17,7 +17,11 @@ use crate::users::{self, Credentials, NewUserRequest};
 use crate::{server, store, time_fmt};
 
 #[derive(Debug, Parser)]
-#[command(name = "renkei", version, about = "Renkei: a federated system for public-health centres")]
+#[command(
+    name = "renkei",
+    version,
+    about = "Renkei: a federated system for public-health centres"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Top,
@@ -117,7 +121,11 @@ fn parse_date(s: &str) -> Result<Date, String> {
 }
 
 /// Writes a commented default config at `path` unless one exists.
-pub fn write_default_config(path: &Path, node_id: Option<&str>, http: Option<SocketAddr>) -> anyhow::Result<bool> {
+pub fn write_default_config(
+    path: &Path,
+    node_id: Option<&str>,
+    http: Option<SocketAddr>,
+) -> anyhow::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
@@ -129,7 +137,8 @@ pub fn write_default_config(path: &Path, node_id: Option<&str>, http: Option<Soc
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(path, config.commented_toml()).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(path, config.commented_toml())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(true)
 }
 
@@ -142,18 +151,39 @@ pub async fn init_node(
 ) -> anyhow::Result<Credentials> {
     let written = write_default_config(config_path, node_id, http)?;
     let config = Config::load(config_path)?;
-    if !written && (node_id.is_some_and(|id| id != config.node_id) || http.is_some_and(|h| h != config.http.listen)) {
-        bail!("{} exists already; edit it rather than passing --node-id or --http", config_path.display());
+    if !written
+        && (node_id.is_some_and(|id| id != config.node_id)
+            || http.is_some_and(|h| h != config.http.listen))
+    {
+        bail!(
+            "{} exists already; edit it rather than passing --node-id or --http",
+            config_path.display()
+        );
     }
     let pool = store::open(&config.database_path()).await?;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&pool).await?;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&pool)
+        .await?;
     if users > 0 {
         bail!("this node is initialised already; add users with `renkei user add`");
     }
     let log = LocalLog::start(store::open_writer(&config.database_path()).await?).await?;
-    let request = NewUserRequest { id: admin.to_string(), role: Role::Admin, organisation: None, until: None };
+    let request = NewUserRequest {
+        id: admin.to_string(),
+        role: Role::Admin,
+        organisation: None,
+        until: None,
+    };
     let now = Clock::default().now();
-    let credentials = users::add(&log, &Actor::operator(), now, config.kind, &config.node_id, request).await?;
+    let credentials = users::add(
+        &log,
+        &Actor::operator(),
+        now,
+        config.kind,
+        &config.node_id,
+        request,
+    )
+    .await?;
     pool.close().await;
     Ok(credentials)
 }
@@ -163,7 +193,10 @@ pub async fn add_user(args: &UserAddArgs) -> anyhow::Result<Credentials> {
     let config = Config::load(&args.config)?;
     let path = config.database_path();
     if !path.exists() {
-        bail!("no database at {}: run `renkei node init` first", path.display());
+        bail!(
+            "no database at {}: run `renkei node init` first",
+            path.display()
+        );
     }
     let log = LocalLog::start(store::open_writer(&path).await?).await?;
     let request = NewUserRequest {
@@ -172,16 +205,30 @@ pub async fn add_user(args: &UserAddArgs) -> anyhow::Result<Credentials> {
         organisation: args.organisation.clone(),
         until: args.until,
     };
-    Ok(users::add(&log, &Actor::operator(), Clock::default().now(), config.kind, &config.node_id, request).await?)
+    Ok(users::add(
+        &log,
+        &Actor::operator(),
+        Clock::default().now(),
+        config.kind,
+        &config.node_id,
+        request,
+    )
+    .await?)
 }
 
 fn print_credentials(c: &Credentials, json: bool) {
     if json {
-        println!("{}", serde_json::json!({ "user": c.user, "password": c.password, "totp_secret": c.totp_secret }));
+        println!(
+            "{}",
+            serde_json::json!({ "user": c.user, "password": c.password, "totp_secret": c.totp_secret })
+        );
     } else {
         println!("user:          {}", c.user);
         println!("role:          {}", c.role);
-        println!("password:      {}   (one-time: set your own at first login)", c.password);
+        println!(
+            "password:      {}   (one-time: set your own at first login)",
+            c.password
+        );
         println!("TOTP secret:   {}", c.totp_secret);
         println!("TOTP URI:      {}", c.totp_uri);
     }
@@ -189,7 +236,13 @@ fn print_credentials(c: &Credentials, json: bool) {
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Top::Node(NodeCommand::Init { config, node_id, http, admin, json }) => {
+        Top::Node(NodeCommand::Init {
+            config,
+            node_id,
+            http,
+            admin,
+            json,
+        }) => {
             let credentials = init_node(&config, node_id.as_deref(), http, &admin).await?;
             print_credentials(&credentials, json);
         }
@@ -220,7 +273,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             let pool = store::open(&path).await?;
             match audit::verify(&pool).await? {
-                Ok(report) => println!("audit chain intact: {} entries, head {}", report.entries, report.head_hash),
+                Ok(report) => println!(
+                    "audit chain intact: {} entries, head {}",
+                    report.entries, report.head_hash
+                ),
                 Err(broken) => bail!("audit chain broken: {broken}"),
             }
         }
@@ -236,7 +292,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -18,6 +18,7 @@ impl Clock {
 
     /// Moves this clock (and every copy of it) forward.
     pub fn advance(&self, by: std::time::Duration) {
-        self.offset_seconds.fetch_add(by.as_secs() as i64, Ordering::Relaxed);
+        self.offset_seconds
+            .fetch_add(by.as_secs() as i64, Ordering::Relaxed);
     }
 }

@@ -8,8 +8,8 @@ use sqlx::{Row, SqliteConnection};
 use time::{Date, OffsetDateTime};
 
 use crate::domain::{
-    WireName,
-    AssignmentKind, CaseStatus, DiagnosisClass, Role, Sex, Specimen, Symptom, TestMethod, TestResult,
+    AssignmentKind, CaseStatus, DiagnosisClass, Role, Sex, Specimen, Symptom, TestMethod,
+    TestResult, WireName,
 };
 use crate::time_fmt;
 
@@ -117,19 +117,60 @@ pub struct NewUser {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     CreateUser(NewUser),
-    DisableUser { user_id: String },
-    SetPassword { user_id: String, password_hash: String },
+    DisableUser {
+        user_id: String,
+    },
+    SetPassword {
+        user_id: String,
+        password_hash: String,
+    },
     RegisterCase(Box<NewCase>),
-    UpdateNotification { case_id: String, diagnosis_class: Option<DiagnosisClass>, details: NotificationDetails, reported_on: Date },
-    AddTests { case_id: String, tests: Vec<TestRecord> },
-    Confirm { case_id: String, status: CaseStatus, by_entrant: bool },
-    SetStatus { case_id: String, status: CaseStatus },
-    MovePlaceOfStay { case_id: String, municipality_code: String, address: String },
-    AddObservation { case_id: String, observation: Observation },
-    AddContact { case_id: String, contact: Contact },
-    SetMedical { case_id: String, medical: Medical },
-    SetAssignment { case_id: String, assignment: Assignment },
-    IssueSelfReportLink { case_id: String, token_hash: Vec<u8>, #[serde(with = "time::serde::rfc3339")] expires_at: OffsetDateTime },
+    UpdateNotification {
+        case_id: String,
+        diagnosis_class: Option<DiagnosisClass>,
+        details: NotificationDetails,
+        reported_on: Date,
+    },
+    AddTests {
+        case_id: String,
+        tests: Vec<TestRecord>,
+    },
+    Confirm {
+        case_id: String,
+        status: CaseStatus,
+        by_entrant: bool,
+    },
+    SetStatus {
+        case_id: String,
+        status: CaseStatus,
+    },
+    MovePlaceOfStay {
+        case_id: String,
+        municipality_code: String,
+        address: String,
+    },
+    AddObservation {
+        case_id: String,
+        observation: Observation,
+    },
+    AddContact {
+        case_id: String,
+        contact: Contact,
+    },
+    SetMedical {
+        case_id: String,
+        medical: Medical,
+    },
+    SetAssignment {
+        case_id: String,
+        assignment: Assignment,
+    },
+    IssueSelfReportLink {
+        case_id: String,
+        token_hash: Vec<u8>,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
 }
 
 impl Change {
@@ -197,32 +238,49 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
             if result.rows_affected() == 0 {
-                return Err(ApplyError::Conflict(format!("user `{}` already exists", user.id)));
+                return Err(ApplyError::Conflict(format!(
+                    "user `{}` already exists",
+                    user.id
+                )));
             }
         }
         Change::DisableUser { user_id } => {
-            let result = sqlx::query("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?")
-                .bind(&at)
-                .bind(user_id)
-                .execute(&mut *conn)
-                .await?;
+            let result =
+                sqlx::query("UPDATE users SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?")
+                    .bind(&at)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
             if result.rows_affected() == 0 {
                 return Err(ApplyError::NotFound("user"));
             }
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&mut *conn).await?;
-        }
-        Change::SetPassword { user_id, password_hash } => {
-            let result = sqlx::query("UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?")
-                .bind(password_hash)
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
                 .bind(user_id)
                 .execute(&mut *conn)
                 .await?;
+        }
+        Change::SetPassword {
+            user_id,
+            password_hash,
+        } => {
+            let result = sqlx::query(
+                "UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?",
+            )
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
             if result.rows_affected() == 0 {
                 return Err(ApplyError::NotFound("user"));
             }
         }
         Change::RegisterCase(case) => register_case(conn, case, &at, by).await?,
-        Change::UpdateNotification { case_id, diagnosis_class, details, reported_on } => {
+        Change::UpdateNotification {
+            case_id,
+            diagnosis_class,
+            details,
+            reported_on,
+        } => {
             touch_case(conn, case_id).await?;
             if let Some(class) = diagnosis_class {
                 sqlx::query("UPDATE cases SET diagnosis_class = ? WHERE id = ?")
@@ -253,7 +311,11 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             touch_case(conn, case_id).await?;
             insert_tests(conn, case_id, tests, &at, by).await?;
         }
-        Change::Confirm { case_id, status, by_entrant } => {
+        Change::Confirm {
+            case_id,
+            status,
+            by_entrant,
+        } => {
             touch_case(conn, case_id).await?;
             let result = sqlx::query(
                 "UPDATE cases SET confirmed_by = ?, confirmed_at = ?, confirmed_by_entrant = ? WHERE id = ? AND confirmed_at IS NULL",
@@ -273,7 +335,11 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             touch_case(conn, case_id).await?;
             set_status(conn, case_id, *status, &at, by).await?;
         }
-        Change::MovePlaceOfStay { case_id, municipality_code, address } => {
+        Change::MovePlaceOfStay {
+            case_id,
+            municipality_code,
+            address,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query("UPDATE cases SET municipality_code = ?, address = ? WHERE id = ?")
                 .bind(municipality_code)
@@ -283,7 +349,10 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
                 .await?;
             push_place_of_stay(conn, case_id, municipality_code, address, &at, by).await?;
         }
-        Change::AddObservation { case_id, observation: o } => {
+        Change::AddObservation {
+            case_id,
+            observation: o,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query(
                 "INSERT INTO observations (id, case_id, observed_at, temperature, spo2, symptoms, entered_by, entered_role) \
@@ -300,7 +369,10 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
-        Change::AddContact { case_id, contact: c } => {
+        Change::AddContact {
+            case_id,
+            contact: c,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query(
                 "INSERT INTO contacts (id, case_id, name, name_kana, phone, municipality_code, relation, last_exposure_on, entered_by, entered_at) \
@@ -319,7 +391,10 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
-        Change::SetMedical { case_id, medical: m } => {
+        Change::SetMedical {
+            case_id,
+            medical: m,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query(
                 "INSERT INTO medical (case_id, hospital, admitted_on, discharged_on, icu, ventilator, ecmo, updated_at, updated_by) \
@@ -339,7 +414,10 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
-        Change::SetAssignment { case_id, assignment: a } => {
+        Change::SetAssignment {
+            case_id,
+            assignment: a,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query(
                 "INSERT INTO assignments (case_id, kind, organisation, from_date, until_date, assigned_by, assigned_at) \
@@ -357,7 +435,11 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
-        Change::IssueSelfReportLink { case_id, token_hash, expires_at } => {
+        Change::IssueSelfReportLink {
+            case_id,
+            token_hash,
+            expires_at,
+        } => {
             touch_case(conn, case_id).await?;
             sqlx::query("INSERT INTO self_report_links (token_hash, case_id, expires_at, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
                 .bind(token_hash)
@@ -374,16 +456,29 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
 
 /// Checks the case exists and is not locked, and bumps its revision.
 async fn touch_case(conn: &mut SqliteConnection, case_id: &str) -> Result<(), ApplyError> {
-    let row = sqlx::query("SELECT locked_by FROM cases WHERE id = ?").bind(case_id).fetch_optional(&mut *conn).await?;
-    let Some(row) = row else { return Err(ApplyError::NotFound("case")) };
+    let row = sqlx::query("SELECT locked_by FROM cases WHERE id = ?")
+        .bind(case_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Err(ApplyError::NotFound("case"));
+    };
     if let Some(by) = row.get::<Option<String>, _>(0) {
         return Err(ApplyError::Locked { by });
     }
-    sqlx::query("UPDATE cases SET revision = revision + 1 WHERE id = ?").bind(case_id).execute(&mut *conn).await?;
+    sqlx::query("UPDATE cases SET revision = revision + 1 WHERE id = ?")
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-async fn register_case(conn: &mut SqliteConnection, case: &NewCase, at: &str, by: &str) -> Result<(), ApplyError> {
+async fn register_case(
+    conn: &mut SqliteConnection,
+    case: &NewCase,
+    at: &str,
+    by: &str,
+) -> Result<(), ApplyError> {
     if let Some(p) = &case.person {
         sqlx::query("INSERT INTO persons (id, name, name_kana, sex, date_of_birth, phone) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(&case.person_id)
@@ -394,24 +489,6 @@ async fn register_case(conn: &mut SqliteConnection, case: &NewCase, at: &str, by
             .bind(&p.phone)
             .execute(&mut *conn)
             .await?;
-    }
-    if let Some(earlier) = &case.supersedes {
-        // Lock the earlier notification; refuse if it is already locked.
-        let result = sqlx::query("UPDATE cases SET locked_by = ?, revision = revision + 1 WHERE id = ? AND locked_by IS NULL")
-            .bind(&case.case_id)
-            .bind(earlier)
-            .execute(&mut *conn)
-            .await?;
-        if result.rows_affected() == 0 {
-            let locked: Option<Option<String>> = sqlx::query_scalar("SELECT locked_by FROM cases WHERE id = ?")
-                .bind(earlier)
-                .fetch_optional(&mut *conn)
-                .await?;
-            return Err(match locked {
-                Some(Some(by)) => ApplyError::Locked { by },
-                _ => ApplyError::NotFound("case"),
-            });
-        }
     }
     let d = &case.details;
     sqlx::query(
@@ -438,10 +515,38 @@ async fn register_case(conn: &mut SqliteConnection, case: &NewCase, at: &str, by
     .bind(&case.supersedes)
     .execute(&mut *conn)
     .await?;
+    if let Some(earlier) = &case.supersedes {
+        // Lock the earlier notification (after the new case exists, which the
+        // lock refers to); refuse if it is already locked.
+        let result = sqlx::query("UPDATE cases SET locked_by = ?, revision = revision + 1 WHERE id = ? AND locked_by IS NULL")
+            .bind(&case.case_id)
+            .bind(earlier)
+            .execute(&mut *conn)
+            .await?;
+        if result.rows_affected() == 0 {
+            let locked: Option<Option<String>> =
+                sqlx::query_scalar("SELECT locked_by FROM cases WHERE id = ?")
+                    .bind(earlier)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            return Err(match locked {
+                Some(Some(by)) => ApplyError::Locked { by },
+                _ => ApplyError::NotFound("case"),
+            });
+        }
+    }
     record_class_report(conn, &case.case_id, case.diagnosis_class, case.reported_on).await?;
     insert_tests(conn, &case.case_id, &case.tests, at, by).await?;
     set_status(conn, &case.case_id, case.status, at, by).await?;
-    push_place_of_stay(conn, &case.case_id, &case.municipality_code, &case.address, at, by).await?;
+    push_place_of_stay(
+        conn,
+        &case.case_id,
+        &case.municipality_code,
+        &case.address,
+        at,
+        by,
+    )
+    .await?;
     Ok(())
 }
 
@@ -496,7 +601,11 @@ async fn set_status(
     at: &str,
     by: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE cases SET status = ? WHERE id = ?").bind(status.wire_name()).bind(case_id).execute(&mut *conn).await?;
+    sqlx::query("UPDATE cases SET status = ? WHERE id = ?")
+        .bind(status.wire_name())
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO status_history (case_id, seq, status, at, by_user) \
          VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_history WHERE case_id = ?), ?, ?, ?)",

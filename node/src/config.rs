@@ -66,19 +66,27 @@ fn default_data_dir() -> PathBuf {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), behind_tls: false }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            behind_tls: false,
+        }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(30 * 60), absolute_lifetime: Duration::from_secs(12 * 3600) }
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_lifetime: Duration::from_secs(12 * 3600),
+        }
     }
 }
 
 impl Default for SelfReportConfig {
     fn default() -> Self {
-        Self { link_lifetime: Duration::from_secs(14 * 24 * 3600) }
+        Self {
+            link_lifetime: Duration::from_secs(14 * 24 * 3600),
+        }
     }
 }
 
@@ -177,8 +185,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         std::fs::write(&path, "node_id = \"hc-1\"\nlisten = \"x\"\n").unwrap();
-        assert!(Config::load(&path).unwrap_err().to_string().contains("unknown field"));
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field")
+        );
         std::fs::write(&path, "node_id = \"HC 1\"\n").unwrap();
-        assert!(Config::load(&path).unwrap_err().to_string().contains("node_id"));
+        assert!(
+            Config::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("node_id")
+        );
     }
 }

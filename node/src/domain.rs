@@ -211,7 +211,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -228,9 +231,15 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError
 pub fn check_optional_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     let chars = value.chars().count();
     if chars > max {
-        return Err(FieldError::new(field, format!("is {chars} characters long; at most {max} are allowed")));
+        return Err(FieldError::new(
+            field,
+            format!("is {chars} characters long; at most {max} are allowed"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(FieldError::new(field, "contains control characters"));
     }
     Ok(())
@@ -240,10 +249,17 @@ pub fn check_optional_text(field: &str, value: &str, max: usize) -> Result<(), F
 /// the middle dot and spaces.
 pub fn check_kana(field: &str, value: &str) -> Result<(), FieldError> {
     check_text(field, value, 100)?;
-    let ok = value
-        .chars()
-        .all(|c| ('\u{30A1}'..='\u{30FA}').contains(&c) || matches!(c, 'ー' | '・' | ' ' | '\u{3000}'));
-    if ok { Ok(()) } else { Err(FieldError::new(field, "must be written in full-width katakana")) }
+    let ok = value.chars().all(|c| {
+        ('\u{30A1}'..='\u{30FA}').contains(&c) || matches!(c, 'ー' | '・' | ' ' | '\u{3000}')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be written in full-width katakana",
+        ))
+    }
 }
 
 /// A phone number: digits with optional hyphens and a leading plus.
@@ -251,15 +267,28 @@ pub fn check_phone(field: &str, value: &str) -> Result<(), FieldError> {
     let digits = value.chars().filter(|c| c.is_ascii_digit()).count();
     let ok = !value.is_empty()
         && value.len() <= 20
-        && value.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || c == '-' || (i == 0 && c == '+'))
+        && value
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || c == '-' || (i == 0 && c == '+'))
         && (6..=15).contains(&digits);
-    if ok { Ok(()) } else { Err(FieldError::new(field, "must be a phone number of 6 to 15 digits")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be a phone number of 6 to 15 digits",
+        ))
+    }
 }
 
 /// A calendar date that has already happened (in Japan).
 pub fn check_not_future(field: &str, date: Date, today: Date) -> Result<(), FieldError> {
     if date > today {
-        return Err(FieldError::new(field, format!("{date} is in the future (today is {today} in Japan)")));
+        return Err(FieldError::new(
+            field,
+            format!("{date} is in the future (today is {today} in Japan)"),
+        ));
     }
     Ok(())
 }
@@ -285,7 +314,10 @@ pub fn age_on(date_of_birth: Date, on: Date) -> i32 {
 /// Checks a list is not longer than `max`.
 pub fn check_len<T>(field: &str, items: &[T], max: usize) -> Result<(), FieldError> {
     if items.len() > max {
-        return Err(FieldError::new(field, format!("has {} entries; at most {max} are allowed", items.len())));
+        return Err(FieldError::new(
+            field,
+            format!("has {} entries; at most {max} are allowed", items.len()),
+        ));
     }
     Ok(())
 }
@@ -297,8 +329,14 @@ mod tests {
 
     #[test]
     fn japan_date_turns_at_midnight_in_tokyo() {
-        assert_eq!(japan_date(datetime!(2026-11-20 14:59 UTC)), date!(2026 - 11 - 20));
-        assert_eq!(japan_date(datetime!(2026-11-20 15:00 UTC)), date!(2026 - 11 - 21));
+        assert_eq!(
+            japan_date(datetime!(2026-11-20 14:59 UTC)),
+            date!(2026 - 11 - 20)
+        );
+        assert_eq!(
+            japan_date(datetime!(2026-11-20 15:00 UTC)),
+            date!(2026 - 11 - 21)
+        );
     }
 
     #[test]

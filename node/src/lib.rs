@@ -3,8 +3,8 @@
 //! trail. See ARCHITECTURE.md for the map.
 
 pub mod access;
-pub mod audit;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod ca_cli;
 pub mod cli;

@@ -26,11 +26,17 @@ pub struct Submission {
 
 impl Submission {
     pub fn command(command: Command, audit: Vec<AuditEntry>) -> Self {
-        Self { command: Some(command), audit }
+        Self {
+            command: Some(command),
+            audit,
+        }
     }
 
     pub fn audit_only(audit: Vec<AuditEntry>) -> Self {
-        Self { command: None, audit }
+        Self {
+            command: None,
+            audit,
+        }
     }
 }
 
@@ -56,7 +62,10 @@ pub struct Receipt {
 
 /// Appends submissions durably and in order.
 pub trait CommandLog: Send + Sync {
-    fn submit(&self, submission: Submission) -> impl Future<Output = Result<Receipt, SubmitError>> + Send;
+    fn submit(
+        &self,
+        submission: Submission,
+    ) -> impl Future<Output = Result<Receipt, SubmitError>> + Send;
 }
 
 struct Job {
@@ -89,7 +98,9 @@ impl CommandLog for LocalLog {
             .send(Job { submission, reply })
             .await
             .map_err(|_| SubmitError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| SubmitError::Unavailable("the writer has stopped".into()))?
+        answer
+            .await
+            .map_err(|_| SubmitError::Unavailable("the writer has stopped".into()))?
     }
 }
 
@@ -105,14 +116,19 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
             Err(error) => {
                 tracing::error!(%error, jobs = batch.len(), "command log transaction failed");
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(SubmitError::Unavailable("the database write failed".into())));
+                    let _ = job.reply.send(Err(SubmitError::Unavailable(
+                        "the database write failed".into(),
+                    )));
                 }
             }
         }
     }
 }
 
-async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<Result<Receipt, SubmitError>>, sqlx::Error> {
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+) -> Result<Vec<Result<Receipt, SubmitError>>, sqlx::Error> {
     // Take the write lock first, then read the chain head inside the
     // transaction: another process (`renkei user add`) may have appended.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -129,7 +145,9 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<Vec<R
                 head = tentative;
                 results.push(Ok(receipt));
             }
-            Err(ApplyError::Database(error)) => {
+            // A fault of the database itself (I/O, a full disk) fails the
+            // whole batch; a constraint violation is this command's problem.
+            Err(ApplyError::Database(error)) if !matches!(error, sqlx::Error::Database(_)) => {
                 sp.rollback().await?;
                 return Err(error);
             }
@@ -163,13 +181,15 @@ async fn apply_one(
 ) -> Result<Receipt, ApplyError> {
     let mut command_seq = None;
     if let Some(cmd) = &submission.command {
-        let seq: i64 = sqlx::query_scalar("INSERT INTO command_log (at, actor, kind, body) VALUES (?, ?, ?, ?) RETURNING seq")
-            .bind(time_fmt::instant(cmd.at))
-            .bind(&cmd.actor)
-            .bind(cmd.change.name())
-            .bind(serde_json::to_string(cmd).expect("commands serialise"))
-            .fetch_one(&mut *conn)
-            .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO command_log (at, actor, kind, body) VALUES (?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(time_fmt::instant(cmd.at))
+        .bind(&cmd.actor)
+        .bind(cmd.change.name())
+        .bind(serde_json::to_string(cmd).expect("commands serialise"))
+        .fetch_one(&mut *conn)
+        .await?;
         command::apply(conn, cmd).await?;
         command_seq = Some(seq);
     }

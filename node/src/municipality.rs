@@ -26,7 +26,14 @@ fn index() -> &'static HashMap<&'static str, Municipality> {
                 let code = fields.next()?;
                 let prefecture = fields.next()?;
                 let name = fields.next().unwrap_or("");
-                Some((code, Municipality { code, prefecture, name }))
+                Some((
+                    code,
+                    Municipality {
+                        code,
+                        prefecture,
+                        name,
+                    },
+                ))
             })
             .collect()
     })
@@ -39,7 +46,10 @@ pub fn lookup(code: &str) -> Option<&'static Municipality> {
 
 /// The JIS X 0402 check digit of a 5-digit code.
 pub fn check_digit(first_five: &str) -> Option<u32> {
-    let digits: Vec<u32> = first_five.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+    let digits: Vec<u32> = first_five
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<_>>()?;
     if digits.len() != 5 {
         return None;
     }
@@ -56,7 +66,8 @@ pub fn validate(code: &str) -> Result<&'static Municipality, String> {
     if check_digit(&code[..5]) != code[5..].chars().next().and_then(|c| c.to_digit(10)) {
         return Err(format!("`{code}` has a wrong check digit"));
     }
-    let municipality = lookup(code).ok_or_else(|| format!("`{code}` is not a known local government code"))?;
+    let municipality =
+        lookup(code).ok_or_else(|| format!("`{code}` is not a known local government code"))?;
     if municipality.name.is_empty() {
         return Err(format!("`{code}` is a prefecture, not a municipality"));
     }

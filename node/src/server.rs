@@ -19,13 +19,25 @@ pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let path = config.database_path();
     let pool = store::open(&path).await?;
     let log = LocalLog::start(store::open_writer(&path).await?).await?;
-    Ok(AppState { pool, log, config: Arc::new(config), throttle: Arc::new(LoginThrottle::default()), clock })
+    Ok(AppState {
+        pool,
+        log,
+        config: Arc::new(config),
+        throttle: Arc::new(LoginThrottle::default()),
+        clock,
+    })
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     state.pool.close().await;
     Ok(())
 }

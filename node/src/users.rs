@@ -32,11 +32,16 @@ pub enum UserError {
 /// User ids: 1–64 characters of lowercase letters, digits, `.`, `_`, `-`, `@`.
 pub fn check_user_id(id: &str) -> Result<(), FieldError> {
     let ok = (1..=64).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@'));
+        && id.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')
+        });
     if ok {
         Ok(())
     } else {
-        Err(FieldError::new("id", "must be 1–64 characters of lowercase letters, digits, '.', '_', '-' or '@'"))
+        Err(FieldError::new(
+            "id",
+            "must be 1–64 characters of lowercase letters, digits, '.', '_', '-' or '@'",
+        ))
     }
 }
 
@@ -57,17 +62,26 @@ impl NewUserRequest {
             NodeKind::National => matches!(self.role, Role::Admin | Role::Ministry),
         };
         if !allowed_here {
-            return Err(FieldError::new("role", format!("`{}` users do not belong on this kind of node", self.role)));
+            return Err(FieldError::new(
+                "role",
+                format!("`{}` users do not belong on this kind of node", self.role),
+            ));
         }
         match &self.organisation {
             None if self.role.needs_organisation() => {
-                return Err(FieldError::new("organisation", format!("a `{}` user acts for an organisation: name it", self.role)));
+                return Err(FieldError::new(
+                    "organisation",
+                    format!("a `{}` user acts for an organisation: name it", self.role),
+                ));
             }
             Some(org) => crate::domain::check_text("organisation", org, 100)?,
             None => {}
         }
         if self.role.needs_end_date() && self.until.is_none() {
-            return Err(FieldError::new("until", format!("a `{}` account must have an end date", self.role)));
+            return Err(FieldError::new(
+                "until",
+                format!("a `{}` account must have an end date", self.role),
+            ));
         }
         if self.until.is_some_and(|u| u < today) {
             return Err(FieldError::new("until", "is in the past"));
@@ -106,8 +120,10 @@ pub async fn add<L: CommandLog>(
             until: request.until,
         }),
     };
-    let audit = AuditEntry::new(now, actor, "user.add", Outcome::Allowed).part(&format!("user:{}", request.id));
-    log.submit(crate::log::Submission::command(command, vec![audit])).await?;
+    let audit = AuditEntry::new(now, actor, "user.add", Outcome::Allowed)
+        .part(&format!("user:{}", request.id));
+    log.submit(crate::log::Submission::command(command, vec![audit]))
+        .await?;
     Ok(Credentials {
         totp_uri: totp::provisioning_uri(&format!("Renkei {issuer}"), &request.id, &secret),
         user: request.id,
@@ -118,10 +134,23 @@ pub async fn add<L: CommandLog>(
 }
 
 /// Disables a user; their sessions end at once.
-pub async fn disable<L: CommandLog>(log: &L, actor: &Actor, now: OffsetDateTime, user_id: &str) -> Result<(), UserError> {
-    let command = Command { at: now, actor: actor.id.clone(), change: Change::DisableUser { user_id: user_id.to_string() } };
-    let audit = AuditEntry::new(now, actor, "user.disable", Outcome::Allowed).part(&format!("user:{user_id}"));
-    log.submit(crate::log::Submission::command(command, vec![audit])).await?;
+pub async fn disable<L: CommandLog>(
+    log: &L,
+    actor: &Actor,
+    now: OffsetDateTime,
+    user_id: &str,
+) -> Result<(), UserError> {
+    let command = Command {
+        at: now,
+        actor: actor.id.clone(),
+        change: Change::DisableUser {
+            user_id: user_id.to_string(),
+        },
+    };
+    let audit = AuditEntry::new(now, actor, "user.disable", Outcome::Allowed)
+        .part(&format!("user:{user_id}"));
+    log.submit(crate::log::Submission::command(command, vec![audit]))
+        .await?;
     Ok(())
 }
 
@@ -131,7 +160,12 @@ mod tests {
     use time::macros::date;
 
     fn req(role: Role, organisation: Option<&str>, until: Option<Date>) -> NewUserRequest {
-        NewUserRequest { id: "u1".into(), role, organisation: organisation.map(Into::into), until }
+        NewUserRequest {
+            id: "u1".into(),
+            role,
+            organisation: organisation.map(Into::into),
+            until,
+        }
     }
 
     #[test]
@@ -139,12 +173,44 @@ mod tests {
         let today = date!(2026 - 11 - 20);
         let hc = NodeKind::HealthCentre;
         assert!(req(Role::Staff, None, None).check(hc, today).is_ok());
-        assert_eq!(req(Role::Medical, None, None).check(hc, today).unwrap_err().field, "organisation");
-        assert_eq!(req(Role::Contractor, Some("acme"), None).check(hc, today).unwrap_err().field, "until");
-        assert!(req(Role::Contractor, Some("acme"), Some(date!(2026 - 12 - 31))).check(hc, today).is_ok());
-        assert_eq!(req(Role::Contractor, Some("acme"), Some(date!(2026 - 11 - 19))).check(hc, today).unwrap_err().field, "until");
-        assert_eq!(req(Role::Ministry, None, None).check(hc, today).unwrap_err().field, "role");
-        assert!(req(Role::Ministry, None, None).check(NodeKind::National, today).is_ok());
+        assert_eq!(
+            req(Role::Medical, None, None)
+                .check(hc, today)
+                .unwrap_err()
+                .field,
+            "organisation"
+        );
+        assert_eq!(
+            req(Role::Contractor, Some("acme"), None)
+                .check(hc, today)
+                .unwrap_err()
+                .field,
+            "until"
+        );
+        assert!(
+            req(Role::Contractor, Some("acme"), Some(date!(2026 - 12 - 31)))
+                .check(hc, today)
+                .is_ok()
+        );
+        assert_eq!(
+            req(Role::Contractor, Some("acme"), Some(date!(2026 - 11 - 19)))
+                .check(hc, today)
+                .unwrap_err()
+                .field,
+            "until"
+        );
+        assert_eq!(
+            req(Role::Ministry, None, None)
+                .check(hc, today)
+                .unwrap_err()
+                .field,
+            "role"
+        );
+        assert!(
+            req(Role::Ministry, None, None)
+                .check(NodeKind::National, today)
+                .is_ok()
+        );
         assert!(check_user_id("Tanaka").is_err());
         assert!(check_user_id("staff.tanaka@hc-13103").is_ok());
     }

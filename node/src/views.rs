@@ -139,8 +139,17 @@ pub struct CaseView {
 
 /// The fields a follow-up body receives, and no others. Changing this list
 /// is a privacy decision: a test holds [`FollowUpView`] to it.
-pub const FOLLOW_UP_FIELDS: &[&str] =
-    &["id", "name", "name_kana", "sex", "age", "phone", "status", "assignment", "observations"];
+pub const FOLLOW_UP_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "name_kana",
+    "sex",
+    "age",
+    "phone",
+    "status",
+    "assignment",
+    "observations",
+];
 
 /// What a follow-up contractor or facility sees of a patient: enough to call
 /// them and record their health, nothing of the notification, tests,
@@ -188,10 +197,15 @@ pub struct FollowUpSummary {
 }
 
 fn age(date_of_birth: &str, today: Date) -> i32 {
-    time_fmt::parse_date(date_of_birth).map(|dob| age_on(dob, today)).unwrap_or(0)
+    time_fmt::parse_date(date_of_birth)
+        .map(|dob| age_on(dob, today))
+        .unwrap_or(0)
 }
 
-async fn observations(pool: &SqlitePool, case_id: &str) -> Result<Vec<ObservationView>, sqlx::Error> {
+async fn observations(
+    pool: &SqlitePool,
+    case_id: &str,
+) -> Result<Vec<ObservationView>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, observed_at, temperature, spo2, symptoms, entered_by, entered_role FROM observations \
          WHERE case_id = ? ORDER BY observed_at, id",
@@ -213,11 +227,16 @@ async fn observations(pool: &SqlitePool, case_id: &str) -> Result<Vec<Observatio
         .collect())
 }
 
-async fn assignment(pool: &SqlitePool, case_id: &str) -> Result<Option<AssignmentView>, sqlx::Error> {
-    sqlx::query_as("SELECT kind, organisation, from_date, until_date FROM assignments WHERE case_id = ?")
-        .bind(case_id)
-        .fetch_optional(pool)
-        .await
+async fn assignment(
+    pool: &SqlitePool,
+    case_id: &str,
+) -> Result<Option<AssignmentView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, organisation, from_date, until_date FROM assignments WHERE case_id = ?",
+    )
+    .bind(case_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Loads the whole record, or `None` if there is no such case.
@@ -234,11 +253,12 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
         return Ok(None);
     };
     let person_id: String = c.get("person_id");
-    let person: PersonView =
-        sqlx::query_as("SELECT id, name, name_kana, sex, date_of_birth, phone FROM persons WHERE id = ?")
-            .bind(&person_id)
-            .fetch_one(pool)
-            .await?;
+    let person: PersonView = sqlx::query_as(
+        "SELECT id, name, name_kana, sex, date_of_birth, phone FROM persons WHERE id = ?",
+    )
+    .bind(&person_id)
+    .fetch_one(pool)
+    .await?;
     let class_reports: Vec<ClassReportView> =
         sqlx::query_as("SELECT class, reported_on FROM class_reports WHERE case_id = ? ORDER BY reported_on, class")
             .bind(case_id)
@@ -250,11 +270,12 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
     .bind(case_id)
     .fetch_all(pool)
     .await?;
-    let status_history: Vec<StatusView> =
-        sqlx::query_as("SELECT status, at, by_user AS by FROM status_history WHERE case_id = ? ORDER BY seq")
-            .bind(case_id)
-            .fetch_all(pool)
-            .await?;
+    let status_history: Vec<StatusView> = sqlx::query_as(
+        "SELECT status, at, by_user AS by FROM status_history WHERE case_id = ? ORDER BY seq",
+    )
+    .bind(case_id)
+    .fetch_all(pool)
+    .await?;
     let place_of_stay_history: Vec<PlaceOfStayView> = sqlx::query_as(
         "SELECT municipality_code, address, at FROM place_of_stay_history WHERE case_id = ? ORDER BY seq",
     )
@@ -288,14 +309,28 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
     .fetch_all(pool)
     .await?;
     let class: String = c.get("diagnosis_class");
-    let report_date = class_reports.iter().find(|r| r.class == class).map(|r| r.reported_on.clone()).unwrap_or_default();
-    let confirmation = c.get::<Option<String>, _>("confirmed_by").map(|by| ConfirmationView {
-        by,
-        at: c.get("confirmed_at"),
-        by_entrant: c.get::<Option<bool>, _>("confirmed_by_entrant").unwrap_or(false),
-    });
-    let status = status_history.last().cloned().expect("every case has a status");
-    let place_of_stay = place_of_stay_history.last().cloned().expect("every case has a place of stay");
+    let report_date = class_reports
+        .iter()
+        .find(|r| r.class == class)
+        .map(|r| r.reported_on.clone())
+        .unwrap_or_default();
+    let confirmation = c
+        .get::<Option<String>, _>("confirmed_by")
+        .map(|by| ConfirmationView {
+            by,
+            at: c.get("confirmed_at"),
+            by_entrant: c
+                .get::<Option<bool>, _>("confirmed_by_entrant")
+                .unwrap_or(false),
+        });
+    let status = status_history
+        .last()
+        .cloned()
+        .expect("every case has a status");
+    let place_of_stay = place_of_stay_history
+        .last()
+        .cloned()
+        .expect("every case has a place of stay");
     Ok(Some(CaseView {
         id: c.get("id"),
         revision: c.get("revision"),
@@ -329,7 +364,11 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
 }
 
 /// Loads the follow-up view of a case.
-pub async fn load_follow_up(pool: &SqlitePool, case_id: &str, today: Date) -> Result<Option<FollowUpView>, sqlx::Error> {
+pub async fn load_follow_up(
+    pool: &SqlitePool,
+    case_id: &str,
+    today: Date,
+) -> Result<Option<FollowUpView>, sqlx::Error> {
     let Some(row) = sqlx::query(
         "SELECT c.id, p.name, p.name_kana, p.sex, p.date_of_birth, p.phone, c.status \
          FROM cases c JOIN persons p ON p.id = c.person_id WHERE c.id = ?",
@@ -375,7 +414,11 @@ pub struct ListedCase {
 }
 
 /// Newest first; one query.
-pub async fn list_cases(pool: &SqlitePool, filter: &CaseFilter, today: Date) -> Result<Vec<ListedCase>, sqlx::Error> {
+pub async fn list_cases(
+    pool: &SqlitePool,
+    filter: &CaseFilter,
+    today: Date,
+) -> Result<Vec<ListedCase>, sqlx::Error> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT c.id, p.name, p.name_kana, p.sex, p.date_of_birth, c.disease, c.diagnosis_class, c.status, \
          c.municipality_code, c.reporting_institution, c.entered_at, c.confirmed_at IS NOT NULL, c.locked_by IS NOT NULL, p.id \
@@ -392,13 +435,19 @@ pub async fn list_cases(pool: &SqlitePool, filter: &CaseFilter, today: Date) -> 
         q.push(" AND c.diagnosis_class = ").push_bind(class.clone());
     }
     if let Some(confirmed) = filter.confirmed {
-        q.push(if confirmed { " AND c.confirmed_at IS NOT NULL" } else { " AND c.confirmed_at IS NULL" });
+        q.push(if confirmed {
+            " AND c.confirmed_at IS NOT NULL"
+        } else {
+            " AND c.confirmed_at IS NULL"
+        });
     }
     if let Some(code) = &filter.municipality_code {
-        q.push(" AND c.municipality_code = ").push_bind(code.clone());
+        q.push(" AND c.municipality_code = ")
+            .push_bind(code.clone());
     }
     if let Some(institution) = &filter.reporting_institution {
-        q.push(" AND c.reporting_institution = ").push_bind(institution.clone());
+        q.push(" AND c.reporting_institution = ")
+            .push_bind(institution.clone());
     }
     if let Some((org, kinds, today_s)) = &filter.assigned_to {
         q.push(" AND a.organisation = ").push_bind(org.clone());
@@ -408,12 +457,15 @@ pub async fn list_cases(pool: &SqlitePool, filter: &CaseFilter, today: Date) -> 
             sep.push_bind(*kind);
         }
         q.push(") AND a.from_date <= ").push_bind(today_s.clone());
-        q.push(" AND (a.until_date IS NULL OR a.until_date >= ").push_bind(today_s.clone()).push(")");
+        q.push(" AND (a.until_date IS NULL OR a.until_date >= ")
+            .push_bind(today_s.clone())
+            .push(")");
     }
     if let Some(before) = &filter.before {
         q.push(" AND c.id < ").push_bind(before.clone());
     }
-    q.push(" ORDER BY c.id DESC LIMIT ").push_bind(filter.limit as i64);
+    q.push(" ORDER BY c.id DESC LIMIT ")
+        .push_bind(filter.limit as i64);
     let rows = q.build().fetch_all(pool).await?;
     Ok(rows
         .into_iter()
@@ -469,7 +521,12 @@ mod tests {
             observations: vec![],
         };
         let json = serde_json::to_value(&view).unwrap();
-        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         let mut declared = FOLLOW_UP_FIELDS.to_vec();
         declared.sort_unstable();

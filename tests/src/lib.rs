@@ -1,1 +1,309 @@
-//! placeholder
+//! Test harness: real nodes on port 0 in temporary directories, driven over
+//! real HTTP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use renkei_node::api::AppState;
+use renkei_node::audit::Actor;
+use renkei_node::auth::totp;
+use renkei_node::clock::Clock;
+use renkei_node::config::Config;
+use renkei_node::domain::Role;
+use renkei_node::users::{self, Credentials, NewUserRequest};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::Date;
+
+/// The password every test user sets after first login.
+pub const PASSWORD: &str = "synthetic-test-password";
+
+/// A running node.
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub config_path: std::path::PathBuf,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub clock: Clock,
+    pub admin: Credentials,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    /// The highest TOTP step each user has used, so each login uses a fresh code.
+    totp_steps: Mutex<HashMap<String, i64>>,
+}
+
+impl TestNode {
+    /// Starts a health-centre node.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("node.toml");
+        let mut config = Config::new("hc-13103");
+        config.http.listen = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut config);
+        std::fs::write(&config_path, config.commented_toml()).unwrap();
+        let admin = renkei_node::cli::init_node(&config_path, None, None, "admin")
+            .await
+            .expect("init");
+        let config = Config::load(&config_path).unwrap();
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clock = Clock::default();
+        let state = renkei_node::server::open(config, clock.clone())
+            .await
+            .expect("open node");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                renkei_node::server::run(listener, state, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server");
+            }
+        });
+        Self {
+            dir,
+            config_path,
+            addr,
+            state,
+            clock,
+            admin,
+            shutdown: Some(tx),
+            server: Some(server),
+            totp_steps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("node.db")
+    }
+
+    /// A fresh TOTP code this user has not used yet; moves the node's clock
+    /// on by a step when the codes around now are used up.
+    pub fn next_totp(&self, user: &str, secret: &str) -> String {
+        let mut steps = self.totp_steps.lock().unwrap();
+        let last = steps.get(user).copied().unwrap_or(0);
+        let mut now = self.clock.now().unix_timestamp();
+        let mut step = totp::step_at(now);
+        if step <= last {
+            if last < step + 1 {
+                step = last + 1;
+            } else {
+                self.clock.advance(std::time::Duration::from_secs(30));
+                now = self.clock.now().unix_timestamp();
+                step = totp::step_at(now).max(last + 1);
+            }
+        }
+        steps.insert(user.to_string(), step);
+        let secret = totp::decode_secret(secret).unwrap();
+        totp::code_for_step(&secret, step)
+    }
+
+    /// Adds a user as the operator would.
+    pub async fn add_user(
+        &self,
+        id: &str,
+        role: Role,
+        organisation: Option<&str>,
+        until: Option<Date>,
+    ) -> Credentials {
+        let request = NewUserRequest {
+            id: id.into(),
+            role,
+            organisation: organisation.map(Into::into),
+            until,
+        };
+        users::add(
+            &self.state.log,
+            &Actor::operator(),
+            self.clock.now(),
+            self.state.config.kind,
+            "test",
+            request,
+        )
+        .await
+        .expect("add user")
+    }
+
+    /// Logs in with the one-time password, sets [`PASSWORD`], returns a client.
+    pub async fn enrol(&self, credentials: &Credentials) -> Client {
+        let client = Client::new(self);
+        let code = self.next_totp(&credentials.user, &credentials.totp_secret);
+        let (status, body) = client
+            .send(Method::POST, "/api/v1/login", Some(json!({"user": credentials.user, "password": credentials.password, "totp": code})))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "first login of {}: {body}",
+            credentials.user
+        );
+        assert_eq!(body["must_change_password"], true);
+        let client = client.with_token(body["token"].as_str().unwrap());
+        let (status, body) = client
+            .send(
+                Method::POST,
+                "/api/v1/password",
+                Some(json!({"current": credentials.password, "new": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "password change: {body}");
+        client
+    }
+
+    /// A user of `role`, enrolled and logged in.
+    pub async fn user(
+        &self,
+        id: &str,
+        role: Role,
+        organisation: Option<&str>,
+    ) -> (Credentials, Client) {
+        let until = (role == Role::Contractor)
+            .then(|| renkei_node::domain::japan_date(self.clock.now()) + time::Duration::days(90));
+        let credentials = self.add_user(id, role, organisation, until).await;
+        let client = self.enrol(&credentials).await;
+        (credentials, client)
+    }
+
+    /// Logs in an enrolled user again (new session).
+    pub async fn login(&self, credentials: &Credentials) -> (StatusCode, Value) {
+        let code = self.next_totp(&credentials.user, &credentials.totp_secret);
+        Client::new(self)
+            .send(
+                Method::POST,
+                "/api/v1/login",
+                Some(json!({"user": credentials.user, "password": PASSWORD, "totp": code})),
+            )
+            .await
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+/// An HTTP client bound to one node, optionally with a session token.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+impl Client {
+    pub fn new(node: &TestNode) -> Self {
+        Self {
+            base: node.url(""),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Sends JSON (or nothing) and returns the status and the JSON body
+    /// (`Value::Null` if the body is empty or not JSON).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+}
+
+/// The minimum notification, with synthetic identity.
+pub fn notification() -> Value {
+    json!({
+        "disease": "covid-19", "diagnosis_class": "confirmed",
+        "name": "山田 太郎", "name_kana": "ヤマダ タロウ", "sex": "male", "date_of_birth": "1980-04-01",
+        "place_of_stay": {"municipality_code": "131032", "address": "東京都港区芝公園1-1"},
+        "tests": [{"method": "pcr", "specimen": "nasopharyngeal_swab", "collected_on": "2026-11-20", "result": "positive"}]
+    })
+}
+
+/// A notification with a date a few days before the node's today.
+pub fn notification_for(node: &TestNode, name: &str, kana: &str) -> Value {
+    let today = renkei_node::domain::japan_date(node.clock.now());
+    let mut n = notification();
+    n["name"] = json!(name);
+    n["name_kana"] = json!(kana);
+    n["tests"][0]["collected_on"] = json!((today - time::Duration::days(2)).to_string());
+    n
+}
+
+/// Counts rows in a table of the node's database.
+pub async fn count(node: &TestNode, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&node.state.pool)
+        .await
+        .unwrap()
+}

@@ -34,12 +34,30 @@ struct AddUserBody {
     until: Option<Date>,
 }
 
-pub async fn add_user(State(state): State<AppState>, user: AuthUser, body: JsonBody) -> ApiResult<Response> {
-    state.authorize(&user.0, Action::ManageUsers, "user.add").await?;
+pub async fn add_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::ManageUsers, "user.add")
+        .await?;
     let b: AddUserBody = body.parse()?;
-    let request = NewUserRequest { id: b.id, role: b.role, organisation: b.organisation, until: b.until };
-    let credentials =
-        users::add(&state.log, &user.0.actor(), state.clock.now(), state.config.kind, &state.config.node_id, request).await?;
+    let request = NewUserRequest {
+        id: b.id,
+        role: b.role,
+        organisation: b.organisation,
+        until: b.until,
+    };
+    let credentials = users::add(
+        &state.log,
+        &user.0.actor(),
+        state.clock.now(),
+        state.config.kind,
+        &state.config.node_id,
+        request,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(credentials)).into_response())
 }
 
@@ -56,7 +74,9 @@ struct UserRow {
 }
 
 pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
-    state.authorize(&user.0, Action::ManageUsers, "user.list").await?;
+    state
+        .authorize(&user.0, Action::ManageUsers, "user.list")
+        .await?;
     let rows: Vec<UserRow> = sqlx::query_as(
         "SELECT id, role, organisation, until, disabled_at, created_at, created_by, must_change_password FROM users ORDER BY id",
     )
@@ -65,24 +85,50 @@ pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiRes
     Ok(Json(serde_json::json!({ "items": rows })).into_response())
 }
 
-pub async fn disable_user(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
-    state.authorize(&user.0, Action::ManageUsers, "user.disable").await?;
+pub async fn disable_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::ManageUsers, "user.disable")
+        .await?;
     if id == user.0.id {
-        return Err(ApiError::conflict("an admin cannot disable their own account"));
+        return Err(ApiError::conflict(
+            "an admin cannot disable their own account",
+        ));
     }
     users::disable(&state.log, &user.0.actor(), state.clock.now(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn query_audit(State(state): State<AppState>, user: AuthUser, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    state.authorize(&user.0, Action::ReadAudit, "audit.query").await?;
+pub async fn query_audit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::ReadAudit, "audit.query")
+        .await?;
     let filter: AuditFilter = parse_query(raw)?;
-    if filter.limit.is_some_and(|l| l == 0 || l > audit::MAX_QUERY_LIMIT) {
-        return Err(ApiError::field("limit", format!("must be between 1 and {}", audit::MAX_QUERY_LIMIT)));
+    if filter
+        .limit
+        .is_some_and(|l| l == 0 || l > audit::MAX_QUERY_LIMIT)
+    {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {}", audit::MAX_QUERY_LIMIT),
+        ));
     }
     let entries = audit::query(&state.pool, &filter).await?;
     // Reading the audit trail is itself audited, before the answer leaves.
-    let mut entry = AuditEntry::new(state.clock.now(), &user.0.actor(), "audit.query", Outcome::Allowed).part("audit");
+    let mut entry = AuditEntry::new(
+        state.clock.now(),
+        &user.0.actor(),
+        "audit.query",
+        Outcome::Allowed,
+    )
+    .part("audit");
     if let Some(case_id) = &filter.case_id {
         entry = entry.case(case_id);
     }

@@ -5,11 +5,13 @@ use serde::Deserialize;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::command::{Assignment, Contact, Medical, NewCase, NewPerson, NotificationDetails, Observation, TestRecord};
+use crate::command::{
+    Assignment, Contact, Medical, NewCase, NewPerson, NotificationDetails, Observation, TestRecord,
+};
 use crate::domain::{
-    AssignmentKind, CaseStatus, DiagnosisClass, FieldError, Sex, Specimen, Symptom, TestMethod, TestResult,
-    check_date_of_birth, check_kana, check_len, check_not_future, check_optional_text, check_phone, check_text,
-    disease,
+    AssignmentKind, CaseStatus, DiagnosisClass, FieldError, Sex, Specimen, Symptom, TestMethod,
+    TestResult, check_date_of_birth, check_kana, check_len, check_not_future, check_optional_text,
+    check_phone, check_text, disease,
 };
 use crate::municipality;
 
@@ -45,9 +47,17 @@ pub struct TestInput {
     pub result: TestResult,
 }
 
-fn check_tests(tests: &[TestInput], dob: Option<Date>, today: Date, required: bool) -> Result<Vec<TestRecord>, FieldError> {
+fn check_tests(
+    tests: &[TestInput],
+    dob: Option<Date>,
+    today: Date,
+    required: bool,
+) -> Result<Vec<TestRecord>, FieldError> {
     if required && tests.is_empty() {
-        return Err(FieldError::new("tests", "at least one test is needed (the diagnosis method)"));
+        return Err(FieldError::new(
+            "tests",
+            "at least one test is needed (the diagnosis method)",
+        ));
     }
     check_len("tests", tests, MAX_TESTS)?;
     tests
@@ -74,7 +84,10 @@ fn check_symptoms(field: &str, symptoms: &[Symptom]) -> Result<(), FieldError> {
     check_len(field, symptoms, MAX_SYMPTOMS)?;
     for (i, s) in symptoms.iter().enumerate() {
         if symptoms[..i].contains(s) {
-            return Err(FieldError::new(format!("{field}[{i}]"), format!("`{s}` is listed twice")));
+            return Err(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("`{s}` is listed twice"),
+            ));
         }
     }
     Ok(())
@@ -95,18 +108,24 @@ pub struct DetailsInput {
 
 impl DetailsInput {
     fn check(self, dob: Date, today: Date) -> Result<NotificationDetails, FieldError> {
-        for (field, date) in [("onset_date", self.onset_date), ("diagnosis_date", self.diagnosis_date)] {
+        for (field, date) in [
+            ("onset_date", self.onset_date),
+            ("diagnosis_date", self.diagnosis_date),
+        ] {
             if let Some(date) = date {
                 check_not_future(field, date, today)?;
                 if date < dob {
-                    return Err(FieldError::new("date_of_birth", format!("is after the {field} ({date})")));
+                    return Err(FieldError::new(
+                        "date_of_birth",
+                        format!("is after the {field} ({date})"),
+                    ));
                 }
             }
         }
-        if let (Some(onset), Some(diagnosis)) = (self.onset_date, self.diagnosis_date) {
-            if onset > diagnosis {
-                return Err(FieldError::new("onset_date", "is after the diagnosis date"));
-            }
+        if let (Some(onset), Some(diagnosis)) = (self.onset_date, self.diagnosis_date)
+            && onset > diagnosis
+        {
+            return Err(FieldError::new("onset_date", "is after the diagnosis date"));
         }
         if let Some(symptoms) = &self.symptoms {
             check_symptoms("symptoms", symptoms)?;
@@ -158,14 +177,29 @@ pub struct NotificationRequest {
     pub free_text: Option<String>,
 }
 
-fn check_disease_class(disease_id: &str, class: DiagnosisClass, status: CaseStatus) -> Result<(), FieldError> {
-    let d = disease(disease_id).ok_or_else(|| FieldError::new("disease", format!("`{disease_id}` is not a notifiable disease this node knows")))?;
+fn check_disease_class(
+    disease_id: &str,
+    class: DiagnosisClass,
+    status: CaseStatus,
+) -> Result<(), FieldError> {
+    let d = disease(disease_id).ok_or_else(|| {
+        FieldError::new(
+            "disease",
+            format!("`{disease_id}` is not a notifiable disease this node knows"),
+        )
+    })?;
     if !d.classes.contains(&class) {
-        return Err(FieldError::new("diagnosis_class", format!("`{class}` is not a class of {}", d.name_en)));
+        return Err(FieldError::new(
+            "diagnosis_class",
+            format!("`{class}` is not a class of {}", d.name_en),
+        ));
     }
     // Q&A Q10-2: suspected cases are registered only when hospitalised.
     if class == DiagnosisClass::Suspected && status != CaseStatus::Hospitalised {
-        return Err(FieldError::new("diagnosis_class", "a suspected case is registered only when hospitalised: set status to `hospitalised`"));
+        return Err(FieldError::new(
+            "diagnosis_class",
+            "a suspected case is registered only when hospitalised: set status to `hospitalised`",
+        ));
     }
     Ok(())
 }
@@ -173,7 +207,11 @@ fn check_disease_class(disease_id: &str, class: DiagnosisClass, status: CaseStat
 impl NotificationRequest {
     /// Validates the notification into a new case. `institution` is the
     /// notifying medical user's organisation, which the case records.
-    pub fn into_new_case(self, today: Date, institution: Option<&str>) -> Result<NewCase, FieldError> {
+    pub fn into_new_case(
+        self,
+        today: Date,
+        institution: Option<&str>,
+    ) -> Result<NewCase, FieldError> {
         let status = self.status.unwrap_or(CaseStatus::AwaitingDecision);
         check_disease_class(&self.disease, self.diagnosis_class, status)?;
         check_text("name", &self.name, 100)?;
@@ -184,17 +222,25 @@ impl NotificationRequest {
         }
         self.place_of_stay.check("place_of_stay.")?;
         let tests = check_tests(&self.tests, Some(self.date_of_birth), today, true)?;
-        if let Some(institution) = institution {
-            if self.reporting_institution.as_deref().is_some_and(|r| r != institution) {
-                return Err(FieldError::new("reporting_institution", "must be your own institution"));
-            }
+        if let Some(institution) = institution
+            && self
+                .reporting_institution
+                .as_deref()
+                .is_some_and(|r| r != institution)
+        {
+            return Err(FieldError::new(
+                "reporting_institution",
+                "must be your own institution",
+            ));
         }
         let details = DetailsInput {
             onset_date: self.onset_date,
             diagnosis_date: self.diagnosis_date,
             symptoms: self.symptoms,
             reporting_doctor: self.reporting_doctor,
-            reporting_institution: institution.map(str::to_string).or(self.reporting_institution),
+            reporting_institution: institution
+                .map(str::to_string)
+                .or(self.reporting_institution),
             occupation: self.occupation,
             free_text: self.free_text,
         }
@@ -237,7 +283,13 @@ pub struct NotificationPatch {
 }
 
 impl NotificationPatch {
-    pub fn check(self, dob: Date, today: Date, disease_id: &str, status: CaseStatus) -> Result<(Option<DiagnosisClass>, NotificationDetails), FieldError> {
+    pub fn check(
+        self,
+        dob: Date,
+        today: Date,
+        disease_id: &str,
+        status: CaseStatus,
+    ) -> Result<(Option<DiagnosisClass>, NotificationDetails), FieldError> {
         if let Some(class) = self.diagnosis_class {
             check_disease_class(disease_id, class, status)?;
         }
@@ -280,7 +332,11 @@ pub struct EarlierCase<'a> {
 }
 
 impl AdditionalRegistrationRequest {
-    pub fn into_new_case(self, earlier: &EarlierCase<'_>, today: Date) -> Result<NewCase, FieldError> {
+    pub fn into_new_case(
+        self,
+        earlier: &EarlierCase<'_>,
+        today: Date,
+    ) -> Result<NewCase, FieldError> {
         let status = self.status.unwrap_or(CaseStatus::AwaitingDecision);
         check_disease_class(earlier.disease, self.diagnosis_class, status)?;
         let tests = check_tests(&self.tests, Some(earlier.date_of_birth), today, true)?;
@@ -344,17 +400,23 @@ pub struct ObservationRequest {
 impl ObservationRequest {
     pub fn check(self, now: OffsetDateTime, role: &str) -> Result<Observation, FieldError> {
         if self.temperature.is_none() && self.spo2.is_none() && self.symptoms.is_empty() {
-            return Err(FieldError::new("body", "give at least one of temperature, spo2 or symptoms"));
+            return Err(FieldError::new(
+                "body",
+                "give at least one of temperature, spo2 or symptoms",
+            ));
         }
-        if let Some(t) = self.temperature {
-            if !(30.0..=45.0).contains(&t) {
-                return Err(FieldError::new("temperature", format!("{t} °C is outside 30.0–45.0")));
-            }
+        if let Some(t) = self.temperature
+            && !(30.0..=45.0).contains(&t)
+        {
+            return Err(FieldError::new(
+                "temperature",
+                format!("{t} °C is outside 30.0–45.0"),
+            ));
         }
-        if let Some(s) = self.spo2 {
-            if !(50..=100).contains(&s) {
-                return Err(FieldError::new("spo2", format!("{s}% is outside 50–100")));
-            }
+        if let Some(s) = self.spo2
+            && !(50..=100).contains(&s)
+        {
+            return Err(FieldError::new("spo2", format!("{s}% is outside 50–100")));
         }
         check_symptoms("symptoms", &self.symptoms)?;
         let observed_at = self.observed_at.unwrap_or(now);
@@ -435,14 +497,24 @@ impl MedicalRequest {
         if let Some(h) = &self.hospital {
             check_text("hospital", h, 200)?;
         }
-        for (field, date) in [("admitted_on", self.admitted_on), ("discharged_on", self.discharged_on)] {
+        for (field, date) in [
+            ("admitted_on", self.admitted_on),
+            ("discharged_on", self.discharged_on),
+        ] {
             if let Some(date) = date {
                 check_not_future(field, date, today)?;
             }
         }
         match (self.admitted_on, self.discharged_on) {
-            (None, Some(_)) => return Err(FieldError::new("discharged_on", "needs an admission date")),
-            (Some(a), Some(d)) if d < a => return Err(FieldError::new("discharged_on", "is before the admission date")),
+            (None, Some(_)) => {
+                return Err(FieldError::new("discharged_on", "needs an admission date"));
+            }
+            (Some(a), Some(d)) if d < a => {
+                return Err(FieldError::new(
+                    "discharged_on",
+                    "is before the admission date",
+                ));
+            }
             _ => {}
         }
         Ok(Medical {
@@ -471,7 +543,12 @@ impl AssignmentRequest {
         if self.until_date.is_some_and(|u| u < self.from_date) {
             return Err(FieldError::new("until_date", "is before from_date"));
         }
-        Ok(Assignment { kind: self.kind, organisation: self.organisation, from_date: self.from_date, until_date: self.until_date })
+        Ok(Assignment {
+            kind: self.kind,
+            organisation: self.organisation,
+            from_date: self.from_date,
+            until_date: self.until_date,
+        })
     }
 }
 
@@ -484,7 +561,11 @@ pub struct PlaceOfStayRequest {
 
 impl PlaceOfStayRequest {
     pub fn check(&self) -> Result<(), FieldError> {
-        PlaceOfStayInput { municipality_code: self.municipality_code.clone(), address: self.address.clone() }.check("")
+        PlaceOfStayInput {
+            municipality_code: self.municipality_code.clone(),
+            address: self.address.clone(),
+        }
+        .check("")
     }
 }
 

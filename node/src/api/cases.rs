@@ -24,37 +24,80 @@ use crate::views::{self, CaseFilter, FollowUpSummary};
 pub const MAX_PAGE: u32 = 100;
 
 /// Answers with the case as `view` allows, after a write.
-async fn respond_with_case(state: &AppState, case_id: &str, view: View, status: StatusCode) -> ApiResult<Response> {
+async fn respond_with_case(
+    state: &AppState,
+    case_id: &str,
+    view: View,
+    status: StatusCode,
+) -> ApiResult<Response> {
     let today = japan_date(state.clock.now());
     match view {
         View::FollowUp => {
-            let v = views::load_follow_up(&state.pool, case_id, today).await?.ok_or_else(|| ApiError::not_found("case"))?;
+            let v = views::load_follow_up(&state.pool, case_id, today)
+                .await?
+                .ok_or_else(|| ApiError::not_found("case"))?;
             Ok((status, Json(v)).into_response())
         }
         _ => {
-            let v = views::load_case(&state.pool, case_id).await?.ok_or_else(|| ApiError::not_found("case"))?;
+            let v = views::load_case(&state.pool, case_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("case"))?;
             Ok((status, Json(v)).into_response())
         }
     }
 }
 
 fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
-    Command { at: state.clock.now(), actor: user.0.id.clone(), change }
+    Command {
+        at: state.clock.now(),
+        actor: user.0.id.clone(),
+        change,
+    }
 }
 
-fn entry(state: &AppState, user: &AuthUser, action: &str, case_id: &str, person_id: &str, part: &str) -> AuditEntry {
-    AuditEntry::new(state.clock.now(), &user.0.actor(), action, Outcome::Allowed).case(case_id).person(person_id).part(part)
+fn entry(
+    state: &AppState,
+    user: &AuthUser,
+    action: &str,
+    case_id: &str,
+    person_id: &str,
+    part: &str,
+) -> AuditEntry {
+    AuditEntry::new(state.clock.now(), &user.0.actor(), action, Outcome::Allowed)
+        .case(case_id)
+        .person(person_id)
+        .part(part)
 }
 
-pub async fn create(State(state): State<AppState>, user: AuthUser, body: JsonBody) -> ApiResult<Response> {
-    state.authorize(&user.0, Action::CreateCase, "case.create").await?;
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::CreateCase, "case.create")
+        .await?;
     let request: NotificationRequest = body.parse()?;
     let today = japan_date(state.clock.now());
-    let institution = (user.0.role == Role::Medical).then_some(user.0.organisation.as_deref()).flatten();
+    let institution = (user.0.role == Role::Medical)
+        .then_some(user.0.organisation.as_deref())
+        .flatten();
     let case = request.into_new_case(today, institution)?;
     let (case_id, person_id) = (case.case_id.clone(), case.person_id.clone());
-    let audit = entry(&state, &user, "case.create", &case_id, &person_id, "notification");
-    state.submit(command(&state, &user, Change::RegisterCase(Box::new(case))), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.create",
+        &case_id,
+        &person_id,
+        "notification",
+    );
+    state
+        .submit(
+            command(&state, &user, Change::RegisterCase(Box::new(case))),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &case_id, View::Full, StatusCode::CREATED).await
 }
 
@@ -76,12 +119,21 @@ pub fn parse_query<T: for<'de> Deserialize<'de> + Default>(raw: Option<String>) 
     }
 }
 
-pub async fn list(State(state): State<AppState>, user: AuthUser, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let view = state.authorize(&user.0, Action::ListCases, "case.list").await?;
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let view = state
+        .authorize(&user.0, Action::ListCases, "case.list")
+        .await?;
     let query: ListQuery = parse_query(raw)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field("limit", format!("must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
     }
     if let Some(before) = &query.before {
         uuid::Uuid::parse_str(before).map_err(|_| ApiError::field("before", "is not a case id"))?;
@@ -96,7 +148,10 @@ pub async fn list(State(state): State<AppState>, user: AuthUser, RawQuery(raw): 
         municipality_code: query.municipality_code,
         reporting_institution: (user.0.role == Role::Medical).then(|| user_org.clone()),
         assigned_to: (view == View::FollowUp).then(|| {
-            let kinds = access::assignment_kinds(user.0.role).iter().map(|k| k.wire_name()).collect();
+            let kinds = access::assignment_kinds(user.0.role)
+                .iter()
+                .map(|k| k.wire_name())
+                .collect();
             (user_org.clone(), kinds, time_fmt::date(today))
         }),
         before: query.before,
@@ -119,9 +174,14 @@ pub async fn list(State(state): State<AppState>, user: AuthUser, RawQuery(raw): 
         audit.push(AuditEntry::new(now, &actor, "case.list", Outcome::Allowed).part("summary"));
     }
     state.record(audit).await?;
-    let next = (rows.len() as u32 == limit).then(|| rows.last().map(|r| r.summary.id.clone())).flatten();
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.summary.id.clone()))
+        .flatten();
     let body = if view == View::FollowUp {
-        let items: Vec<FollowUpSummary> = rows.iter().map(|r| FollowUpSummary::from(&r.summary)).collect();
+        let items: Vec<FollowUpSummary> = rows
+            .iter()
+            .map(|r| FollowUpSummary::from(&r.summary))
+            .collect();
         serde_json::json!({ "items": items, "next_before": next })
     } else {
         let items: Vec<_> = rows.into_iter().map(|r| r.summary).collect();
@@ -130,18 +190,43 @@ pub async fn list(State(state): State<AppState>, user: AuthUser, RawQuery(raw): 
     Ok(Json(body).into_response())
 }
 
-pub async fn read(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
-    let CaseAccess { view, facts } = state.authorize_case(&user.0, Action::ReadCase, &id, "case.read").await?;
+pub async fn read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let CaseAccess { view, facts } = state
+        .authorize_case(&user.0, Action::ReadCase, &id, "case.read")
+        .await?;
     let now = state.clock.now();
-    let part = if view == View::FollowUp { "follow_up" } else { "full" };
+    let part = if view == View::FollowUp {
+        "follow_up"
+    } else {
+        "full"
+    };
     let body = match view {
         View::FollowUp => serde_json::to_value(
-            views::load_follow_up(&state.pool, &id, japan_date(now)).await?.ok_or_else(|| ApiError::not_found("case"))?,
+            views::load_follow_up(&state.pool, &id, japan_date(now))
+                .await?
+                .ok_or_else(|| ApiError::not_found("case"))?,
         ),
-        _ => serde_json::to_value(views::load_case(&state.pool, &id).await?.ok_or_else(|| ApiError::not_found("case"))?),
+        _ => serde_json::to_value(
+            views::load_case(&state.pool, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("case"))?,
+        ),
     }
     .map_err(ApiError::internal)?;
-    state.record(vec![entry(&state, &user, "case.read", &id, &facts.person_id, part)]).await?;
+    state
+        .record(vec![entry(
+            &state,
+            &user,
+            "case.read",
+            &id,
+            &facts.person_id,
+            part,
+        )])
+        .await?;
     Ok(Json(body).into_response())
 }
 
@@ -166,9 +251,11 @@ async fn stored(state: &AppState, case_id: &str) -> ApiResult<Stored> {
     .await?
     .ok_or_else(|| ApiError::not_found("case"))?;
     Ok(Stored {
-        date_of_birth: time_fmt::parse_date(row.get(0)).ok_or_else(|| ApiError::internal("bad stored date"))?,
+        date_of_birth: time_fmt::parse_date(row.get(0))
+            .ok_or_else(|| ApiError::internal("bad stored date"))?,
         disease: row.get(1),
-        status: CaseStatus::from_wire(row.get(2)).ok_or_else(|| ApiError::internal("bad stored status"))?,
+        status: CaseStatus::from_wire(row.get(2))
+            .ok_or_else(|| ApiError::internal("bad stored status"))?,
         entered_by: row.get(3),
         municipality_code: row.get(4),
         address: row.get(5),
@@ -182,17 +269,46 @@ pub async fn update_notification(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::EditNotification, &id, "case.notification.update").await?;
+    let access = state
+        .authorize_case(
+            &user.0,
+            Action::EditNotification,
+            &id,
+            "case.notification.update",
+        )
+        .await?;
     let patch: NotificationPatch = body.parse()?;
-    if user.0.role == Role::Medical && patch.reporting_institution.as_ref().is_some_and(|r| Some(r) != user.0.organisation.as_ref()) {
-        return Err(ApiError::field("reporting_institution", "must be your own institution"));
+    if user.0.role == Role::Medical
+        && patch
+            .reporting_institution
+            .as_ref()
+            .is_some_and(|r| Some(r) != user.0.organisation.as_ref())
+    {
+        return Err(ApiError::field(
+            "reporting_institution",
+            "must be your own institution",
+        ));
     }
     let s = stored(&state, &id).await?;
     let today = japan_date(state.clock.now());
     let (diagnosis_class, details) = patch.check(s.date_of_birth, today, &s.disease, s.status)?;
-    let change = Change::UpdateNotification { case_id: id.clone(), diagnosis_class, details, reported_on: today };
-    let audit = entry(&state, &user, "case.notification.update", &id, &access.facts.person_id, "notification");
-    state.submit(command(&state, &user, change), vec![audit]).await?;
+    let change = Change::UpdateNotification {
+        case_id: id.clone(),
+        diagnosis_class,
+        details,
+        reported_on: today,
+    };
+    let audit = entry(
+        &state,
+        &user,
+        "case.notification.update",
+        &id,
+        &access.facts.person_id,
+        "notification",
+    );
+    state
+        .submit(command(&state, &user, change), vec![audit])
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
@@ -202,7 +318,14 @@ pub async fn additional_registration(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::AdditionalRegistration, &id, "case.additional_registration").await?;
+    let access = state
+        .authorize_case(
+            &user.0,
+            Action::AdditionalRegistration,
+            &id,
+            "case.additional_registration",
+        )
+        .await?;
     let request: AdditionalRegistrationRequest = body.parse()?;
     let s = stored(&state, &id).await?;
     let today = japan_date(state.clock.now());
@@ -218,41 +341,132 @@ pub async fn additional_registration(
     let case = request.into_new_case(&earlier, today)?;
     let new_id = case.case_id.clone();
     let audit = vec![
-        entry(&state, &user, "case.additional_registration", &id, &access.facts.person_id, "notification.locked"),
-        entry(&state, &user, "case.create", &new_id, &access.facts.person_id, "notification"),
+        entry(
+            &state,
+            &user,
+            "case.additional_registration",
+            &id,
+            &access.facts.person_id,
+            "notification.locked",
+        ),
+        entry(
+            &state,
+            &user,
+            "case.create",
+            &new_id,
+            &access.facts.person_id,
+            "notification",
+        ),
     ];
-    state.submit(command(&state, &user, Change::RegisterCase(Box::new(case))), audit).await?;
+    state
+        .submit(
+            command(&state, &user, Change::RegisterCase(Box::new(case))),
+            audit,
+        )
+        .await?;
     respond_with_case(&state, &new_id, View::Full, StatusCode::CREATED).await
 }
 
-pub async fn add_tests(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: JsonBody) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::AddTests, &id, "case.tests.add").await?;
+pub async fn add_tests(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, Action::AddTests, &id, "case.tests.add")
+        .await?;
     let request: TestsRequest = body.parse()?;
     let s = stored(&state, &id).await?;
     let tests = request.check(s.date_of_birth, japan_date(state.clock.now()))?;
-    let audit = entry(&state, &user, "case.tests.add", &id, &access.facts.person_id, "tests");
-    state.submit(command(&state, &user, Change::AddTests { case_id: id.clone(), tests }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.tests.add",
+        &id,
+        &access.facts.person_id,
+        "tests",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::AddTests {
+                    case_id: id.clone(),
+                    tests,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
-pub async fn confirm(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: JsonBody) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::Confirm, &id, "case.confirm").await?;
+pub async fn confirm(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, Action::Confirm, &id, "case.confirm")
+        .await?;
     let request: ConfirmRequest = body.parse()?;
     let s = stored(&state, &id).await?;
     // Q&A Q14-2: preferably someone other than the person who entered it.
     // Allowed (small centres), but recorded and shown.
     let by_entrant = s.entered_by == user.0.id;
-    let change = Change::Confirm { case_id: id.clone(), status: request.status, by_entrant };
-    let audit = entry(&state, &user, "case.confirm", &id, &access.facts.person_id, "confirmation");
-    state.submit(command(&state, &user, change), vec![audit]).await?;
+    let change = Change::Confirm {
+        case_id: id.clone(),
+        status: request.status,
+        by_entrant,
+    };
+    let audit = entry(
+        &state,
+        &user,
+        "case.confirm",
+        &id,
+        &access.facts.person_id,
+        "confirmation",
+    );
+    state
+        .submit(command(&state, &user, change), vec![audit])
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
-pub async fn set_status(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: JsonBody) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::SetStatus, &id, "case.status.set").await?;
+pub async fn set_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, Action::SetStatus, &id, "case.status.set")
+        .await?;
     let request: StatusRequest = body.parse()?;
-    let audit = entry(&state, &user, "case.status.set", &id, &access.facts.person_id, "status");
-    state.submit(command(&state, &user, Change::SetStatus { case_id: id.clone(), status: request.status }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.status.set",
+        &id,
+        &access.facts.person_id,
+        "status",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::SetStatus {
+                    case_id: id.clone(),
+                    status: request.status,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
@@ -262,7 +476,14 @@ pub async fn move_place_of_stay(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::MovePlaceOfStay, &id, "case.place_of_stay.set").await?;
+    let access = state
+        .authorize_case(
+            &user.0,
+            Action::MovePlaceOfStay,
+            &id,
+            "case.place_of_stay.set",
+        )
+        .await?;
     let request: PlaceOfStayRequest = body.parse()?;
     request.check()?;
     let change = Change::MovePlaceOfStay {
@@ -270,8 +491,17 @@ pub async fn move_place_of_stay(
         municipality_code: request.municipality_code,
         address: request.address,
     };
-    let audit = entry(&state, &user, "case.place_of_stay.set", &id, &access.facts.person_id, "place_of_stay");
-    state.submit(command(&state, &user, change), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.place_of_stay.set",
+        &id,
+        &access.facts.person_id,
+        "place_of_stay",
+    );
+    state
+        .submit(command(&state, &user, change), vec![audit])
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
@@ -281,29 +511,102 @@ pub async fn add_observation(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::AddObservation, &id, "case.observation.add").await?;
+    let access = state
+        .authorize_case(&user.0, Action::AddObservation, &id, "case.observation.add")
+        .await?;
     let request: ObservationRequest = body.parse()?;
     let observation = request.check(state.clock.now(), user.0.role.wire_name())?;
-    let audit = entry(&state, &user, "case.observation.add", &id, &access.facts.person_id, "observations");
-    state.submit(command(&state, &user, Change::AddObservation { case_id: id.clone(), observation }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.observation.add",
+        &id,
+        &access.facts.person_id,
+        "observations",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::AddObservation {
+                    case_id: id.clone(),
+                    observation,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::CREATED).await
 }
 
-pub async fn add_contact(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: JsonBody) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::AddContact, &id, "case.contact.add").await?;
+pub async fn add_contact(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, Action::AddContact, &id, "case.contact.add")
+        .await?;
     let request: ContactRequest = body.parse()?;
     let contact = request.check(japan_date(state.clock.now()))?;
-    let audit = entry(&state, &user, "case.contact.add", &id, &access.facts.person_id, "contacts");
-    state.submit(command(&state, &user, Change::AddContact { case_id: id.clone(), contact }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.contact.add",
+        &id,
+        &access.facts.person_id,
+        "contacts",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::AddContact {
+                    case_id: id.clone(),
+                    contact,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::CREATED).await
 }
 
-pub async fn set_medical(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>, body: JsonBody) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::SetMedical, &id, "case.medical.set").await?;
+pub async fn set_medical(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, Action::SetMedical, &id, "case.medical.set")
+        .await?;
     let request: MedicalRequest = body.parse()?;
     let medical = request.check(japan_date(state.clock.now()))?;
-    let audit = entry(&state, &user, "case.medical.set", &id, &access.facts.person_id, "medical");
-    state.submit(command(&state, &user, Change::SetMedical { case_id: id.clone(), medical }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.medical.set",
+        &id,
+        &access.facts.person_id,
+        "medical",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::SetMedical {
+                    case_id: id.clone(),
+                    medical,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
@@ -313,10 +616,31 @@ pub async fn set_assignment(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::SetAssignment, &id, "case.assignment.set").await?;
+    let access = state
+        .authorize_case(&user.0, Action::SetAssignment, &id, "case.assignment.set")
+        .await?;
     let request: AssignmentRequest = body.parse()?;
     let assignment = request.check()?;
-    let audit = entry(&state, &user, "case.assignment.set", &id, &access.facts.person_id, "assignment");
-    state.submit(command(&state, &user, Change::SetAssignment { case_id: id.clone(), assignment }), vec![audit]).await?;
+    let audit = entry(
+        &state,
+        &user,
+        "case.assignment.set",
+        &id,
+        &access.facts.person_id,
+        "assignment",
+    );
+    state
+        .submit(
+            command(
+                &state,
+                &user,
+                Change::SetAssignment {
+                    case_id: id.clone(),
+                    assignment,
+                },
+            ),
+            vec![audit],
+        )
+        .await?;
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }

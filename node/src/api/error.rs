@@ -22,7 +22,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -30,7 +35,11 @@ impl ApiError {
     }
 
     pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {message}"))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {message}"),
+        )
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -42,7 +51,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -53,7 +66,11 @@ impl ApiError {
         let secs = wait.as_secs().max(1);
         Self {
             retry_after: Some(secs),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many failed attempts; try again in {secs} s"))
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many failed attempts; try again in {secs} s"),
+            )
         }
     }
 
@@ -64,7 +81,11 @@ impl ApiError {
     /// A fault on our side: logged with its cause, answered without it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the node could not complete the request")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the node could not complete the request",
+        )
     }
 }
 
@@ -76,10 +97,12 @@ impl From<FieldError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation() {
-                return Self::conflict("the change conflicts with the stored record");
-            }
+        if let sqlx::Error::Database(db) = &e
+            && (db.is_unique_violation()
+                || db.is_foreign_key_violation()
+                || db.is_check_violation())
+        {
+            return Self::conflict("the change conflicts with the stored record");
         }
         Self::internal(e)
     }
@@ -109,7 +132,9 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": self.code, "message": self.message });
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

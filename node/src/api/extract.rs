@@ -28,7 +28,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -59,16 +63,38 @@ impl JsonBody {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is an object; serde would otherwise also read a
+    // struct from a positional array.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[') | Some(b'"') | Some(b'0'..=b'9') | Some(b'-') | Some(b't') | Some(b'f')
+        | Some(b'n') => {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body is not valid JSON",
+            ));
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_string() } else { path };
+                let field = if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                };
                 ApiError::field(&field, strip_position(&inner.to_string()))
             }
-            _ => ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {inner}")),
+            _ => ApiError::bad_request(
+                "invalid_json",
+                format!("the body is not valid JSON: {inner}"),
+            ),
         }
     })?;
     Ok(value)
@@ -116,7 +142,11 @@ pub struct AuthUser(pub SessionUser);
 pub const SESSION_COOKIE: &str = "renkei_session";
 
 fn session_token(parts: &Parts) -> Option<String> {
-    if let Some(auth) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(auth) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
     let cookies = axum_extra::extract::CookieJar::from_headers(&parts.headers);
@@ -126,8 +156,12 @@ fn session_token(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for SessionUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = session_token(parts).ok_or_else(|| ApiError::unauthenticated("log in first"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token =
+            session_token(parts).ok_or_else(|| ApiError::unauthenticated("log in first"))?;
         if !token::looks_valid(&token) {
             return Err(ApiError::unauthenticated("the session token is not valid"));
         }
@@ -140,23 +174,37 @@ impl FromRequestParts<AppState> for SessionUser {
         .fetch_optional(&state.pool)
         .await?;
         let Some(row) = row else {
-            return Err(ApiError::unauthenticated("the session has ended; log in again"));
+            return Err(ApiError::unauthenticated(
+                "the session has ended; log in again",
+            ));
         };
         let now = state.clock.now();
-        let created = time_fmt::parse_instant(row.get(0)).ok_or_else(|| ApiError::internal("bad session time"))?;
-        let last_seen = time_fmt::parse_instant(row.get(1)).ok_or_else(|| ApiError::internal("bad session time"))?;
+        let created = time_fmt::parse_instant(row.get(0))
+            .ok_or_else(|| ApiError::internal("bad session time"))?;
+        let last_seen = time_fmt::parse_instant(row.get(1))
+            .ok_or_else(|| ApiError::internal("bad session time"))?;
         let user_id: String = row.get(2);
         let until: Option<String> = row.get(6);
         let disabled: Option<String> = row.get(7);
         let expired_account = until.is_some_and(|u| time_fmt::date(japan_date(now)) > u);
         if disabled.is_some() || expired_account {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(&user_id).execute(&state.pool).await?;
-            return Err(ApiError::unauthenticated("the account is disabled or has passed its end date"));
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(&user_id)
+                .execute(&state.pool)
+                .await?;
+            return Err(ApiError::unauthenticated(
+                "the account is disabled or has passed its end date",
+            ));
         }
         let sessions = &state.config.sessions;
         if now - last_seen > sessions.idle_timeout || now - created > sessions.absolute_lifetime {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&token_hash).execute(&state.pool).await?;
-            return Err(ApiError::unauthenticated("the session has expired; log in again"));
+            sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+                .bind(&token_hash)
+                .execute(&state.pool)
+                .await?;
+            return Err(ApiError::unauthenticated(
+                "the session has expired; log in again",
+            ));
         }
         // Record activity at most once a minute: enough for the idle timeout.
         if now - last_seen > time::Duration::minutes(1) {
@@ -167,7 +215,8 @@ impl FromRequestParts<AppState> for SessionUser {
                 .await?;
         }
         let role_name: String = row.get(3);
-        let role = Role::from_wire(&role_name).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+        let role =
+            Role::from_wire(&role_name).ok_or_else(|| ApiError::internal("unknown role stored"))?;
         Ok(SessionUser {
             id: user_id,
             role,
@@ -181,7 +230,10 @@ impl FromRequestParts<AppState> for SessionUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = SessionUser::from_request_parts(parts, state).await?;
         if user.must_change_password {
             return Err(ApiError::new(

@@ -32,23 +32,38 @@ struct LoginRequest {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the user id, password or one-time code is wrong")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "the user id, password or one-time code is wrong",
+    )
 }
 
 fn session_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.http.behind_tls { "; Secure" } else { "" };
+    let secure = if state.config.http.behind_tls {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     ))
     .expect("cookie characters are header-safe")
 }
 
-pub async fn login(State(state): State<AppState>, ClientAddr(addr): ClientAddr, body: JsonBody) -> ApiResult<Response> {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: JsonBody,
+) -> ApiResult<Response> {
     let request: LoginRequest = body.parse()?;
     if request.user.len() > 64 || request.password.len() > 1024 || request.totp.len() > 16 {
         return Err(invalid_credentials());
     }
-    state.throttle.check(addr, &request.user, Instant::now()).map_err(ApiError::rate_limited)?;
+    state
+        .throttle
+        .check(addr, &request.user, Instant::now())
+        .map_err(ApiError::rate_limited)?;
     let now = state.clock.now();
     let row = sqlx::query(
         "SELECT password_hash, totp_secret, totp_last_step, role, organisation, disabled_at, until, must_change_password \
@@ -75,15 +90,21 @@ pub async fn login(State(state): State<AppState>, ClientAddr(addr): ClientAddr, 
         let last_step: i64 = row.get(2);
         let disabled: Option<String> = row.get(5);
         let until: Option<String> = row.get(6);
-        let account_ok = disabled.is_none() && until.is_none_or(|u| time_fmt::date(japan_date(now)) <= u);
-        if let (true, Some(step)) = (account_ok, totp::verify(&secret, &request.totp, now.unix_timestamp(), last_step)) {
+        let account_ok =
+            disabled.is_none() && until.is_none_or(|u| time_fmt::date(japan_date(now)) <= u);
+        if let (true, Some(step)) = (
+            account_ok,
+            totp::verify(&secret, &request.totp, now.unix_timestamp(), last_step),
+        ) {
             // Accept the code once, even against a concurrent login with it.
-            let used = sqlx::query("UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?")
-                .bind(step)
-                .bind(&request.user)
-                .bind(step)
-                .execute(&state.pool)
-                .await?;
+            let used = sqlx::query(
+                "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?",
+            )
+            .bind(step)
+            .bind(&request.user)
+            .bind(step)
+            .execute(&state.pool)
+            .await?;
             if used.rows_affected() == 1 {
                 accepted = Some(row);
             }
@@ -92,26 +113,45 @@ pub async fn login(State(state): State<AppState>, ClientAddr(addr): ClientAddr, 
 
     let Some(row) = accepted else {
         state.throttle.failed(addr, &request.user, Instant::now());
-        let actor = Actor { id: request.user.clone(), role: "unknown".into(), organisation: None };
-        state.record(vec![AuditEntry::new(now, &actor, "login", Outcome::Denied).reason("invalid credentials")]).await?;
+        let actor = Actor {
+            id: request.user.clone(),
+            role: "unknown".into(),
+            organisation: None,
+        };
+        state
+            .record(vec![
+                AuditEntry::new(now, &actor, "login", Outcome::Denied)
+                    .reason("invalid credentials"),
+            ])
+            .await?;
         return Err(invalid_credentials());
     };
     state.throttle.succeeded(addr, &request.user);
     let role_name: String = row.get(3);
-    let role = Role::from_wire(&role_name).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+    let role =
+        Role::from_wire(&role_name).ok_or_else(|| ApiError::internal("unknown role stored"))?;
     let organisation: Option<String> = row.get(4);
     let must_change_password: bool = row.get(7);
     let session = token::generate();
     let at = time_fmt::instant(now);
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)")
-        .bind(token::digest(&session))
-        .bind(&request.user)
-        .bind(&at)
-        .bind(&at)
-        .execute(&state.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token::digest(&session))
+    .bind(&request.user)
+    .bind(&at)
+    .bind(&at)
+    .execute(&state.pool)
+    .await?;
     let actor = Actor::user(&request.user, role, organisation.as_deref());
-    state.record(vec![AuditEntry::new(now, &actor, "login", Outcome::Allowed)]).await?;
+    state
+        .record(vec![AuditEntry::new(
+            now,
+            &actor,
+            "login",
+            Outcome::Allowed,
+        )])
+        .await?;
     let lifetime = state.config.sessions.absolute_lifetime.as_secs() as i64;
     let body = json!({
         "token": session,
@@ -122,15 +162,30 @@ pub async fn login(State(state): State<AppState>, ClientAddr(addr): ClientAddr, 
         "expires_at": time_fmt::instant(now + time::Duration::seconds(lifetime)),
     });
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &session, lifetime));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, &session, lifetime),
+    );
     Ok(response)
 }
 
 pub async fn logout(State(state): State<AppState>, user: SessionUser) -> ApiResult<Response> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(&user.token_hash).execute(&state.pool).await?;
-    state.record(vec![AuditEntry::new(state.clock.now(), &user.actor(), "logout", Outcome::Allowed)]).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(&user.token_hash)
+        .execute(&state.pool)
+        .await?;
+    state
+        .record(vec![AuditEntry::new(
+            state.clock.now(),
+            &user.actor(),
+            "logout",
+            Outcome::Allowed,
+        )])
+        .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
     Ok(response)
 }
 
@@ -141,28 +196,41 @@ struct PasswordRequest {
     new: String,
 }
 
-pub async fn change_password(State(state): State<AppState>, user: SessionUser, body: JsonBody) -> ApiResult<Response> {
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: SessionUser,
+    body: JsonBody,
+) -> ApiResult<Response> {
     let request: PasswordRequest = body.parse()?;
     password::check_new(&request.new).map_err(|m| ApiError::field("new", m))?;
     if request.new == request.current {
-        return Err(ApiError::field("new", "must differ from the current password"));
+        return Err(ApiError::field(
+            "new",
+            "must differ from the current password",
+        ));
     }
     let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
         .bind(&user.id)
         .fetch_one(&state.pool)
         .await?;
     let (current, new) = (request.current, request.new);
-    let hash = tokio::task::spawn_blocking(move || password::verify(&current, &stored).then(|| password::hash(&new)))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::field("current", "is not your current password"))?;
+    let hash = tokio::task::spawn_blocking(move || {
+        password::verify(&current, &stored).then(|| password::hash(&new))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::field("current", "is not your current password"))?;
     let now = state.clock.now();
     let command = Command {
         at: now,
         actor: user.id.clone(),
-        change: Change::SetPassword { user_id: user.id.clone(), password_hash: hash },
+        change: Change::SetPassword {
+            user_id: user.id.clone(),
+            password_hash: hash,
+        },
     };
-    let audit = AuditEntry::new(now, &user.actor(), "user.password.set", Outcome::Allowed).part(&format!("user:{}", user.id));
+    let audit = AuditEntry::new(now, &user.actor(), "user.password.set", Outcome::Allowed)
+        .part(&format!("user:{}", user.id));
     state.submit(command, vec![audit]).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

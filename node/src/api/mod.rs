@@ -44,31 +44,146 @@ pub struct AppState {
 /// Every endpoint: method, path, summary, and who may call it.
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/healthz", "Liveness: the node answers", "anyone"),
-    ("GET", "/api/v1/openapi.json", "This API as an OpenAPI 3 document", "anyone"),
-    ("POST", "/api/v1/login", "Log in with user id, password and one-time code", "anyone"),
-    ("POST", "/api/v1/logout", "End the current session", "any user"),
-    ("POST", "/api/v1/password", "Set a new password (required after first login)", "any user"),
+    (
+        "GET",
+        "/api/v1/openapi.json",
+        "This API as an OpenAPI 3 document",
+        "anyone",
+    ),
+    (
+        "POST",
+        "/api/v1/login",
+        "Log in with user id, password and one-time code",
+        "anyone",
+    ),
+    (
+        "POST",
+        "/api/v1/logout",
+        "End the current session",
+        "any user",
+    ),
+    (
+        "POST",
+        "/api/v1/password",
+        "Set a new password (required after first login)",
+        "any user",
+    ),
     ("GET", "/api/v1/me", "The logged-in user", "any user"),
-    ("GET", "/api/v1/cases", "List cases (filtered, paged, newest first)", "staff, medical (own), contractor and facility (assigned)"),
-    ("POST", "/api/v1/cases", "Register a notification (発生届)", "staff, medical"),
-    ("GET", "/api/v1/cases/{id}", "Read a case", "staff, medical (own), contractor and facility (assigned; follow-up view)"),
-    ("PATCH", "/api/v1/cases/{id}", "Add or correct notification details, or change the class", "staff, medical (own)"),
-    ("POST", "/api/v1/cases/{id}/additional-registrations", "Additional registration: a new notification that locks this one", "staff"),
-    ("POST", "/api/v1/cases/{id}/tests", "Add tests", "staff, medical (own)"),
-    ("POST", "/api/v1/cases/{id}/confirm", "Health-centre confirmation (保健所確認済) with the current status", "staff"),
-    ("PUT", "/api/v1/cases/{id}/status", "Set the current status", "staff"),
-    ("PUT", "/api/v1/cases/{id}/place-of-stay", "Record a new place of stay", "staff"),
-    ("POST", "/api/v1/cases/{id}/observations", "Record a health observation", "staff, contractor and facility (assigned)"),
-    ("POST", "/api/v1/cases/{id}/contacts", "Add a close contact", "staff"),
-    ("PUT", "/api/v1/cases/{id}/medical", "Set hospital, admission, ICU, ventilator, ECMO", "staff, medical (own)"),
-    ("PUT", "/api/v1/cases/{id}/assignment", "Assign follow-up to an organisation", "staff"),
-    ("POST", "/api/v1/cases/{id}/self-report-link", "Issue the patient's self-report link", "staff"),
-    ("GET", "/api/v1/self-report/{token}", "Check a self-report link", "the patient (link)"),
-    ("POST", "/api/v1/self-report/{token}/observations", "The patient reports temperature, SpO2 and symptoms", "the patient (link)"),
+    (
+        "GET",
+        "/api/v1/cases",
+        "List cases (filtered, paged, newest first)",
+        "staff, medical (own), contractor and facility (assigned)",
+    ),
+    (
+        "POST",
+        "/api/v1/cases",
+        "Register a notification (発生届)",
+        "staff, medical",
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{id}",
+        "Read a case",
+        "staff, medical (own), contractor and facility (assigned; follow-up view)",
+    ),
+    (
+        "PATCH",
+        "/api/v1/cases/{id}",
+        "Add or correct notification details, or change the class",
+        "staff, medical (own)",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/additional-registrations",
+        "Additional registration: a new notification that locks this one",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/tests",
+        "Add tests",
+        "staff, medical (own)",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/confirm",
+        "Health-centre confirmation (保健所確認済) with the current status",
+        "staff",
+    ),
+    (
+        "PUT",
+        "/api/v1/cases/{id}/status",
+        "Set the current status",
+        "staff",
+    ),
+    (
+        "PUT",
+        "/api/v1/cases/{id}/place-of-stay",
+        "Record a new place of stay",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/observations",
+        "Record a health observation",
+        "staff, contractor and facility (assigned)",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/contacts",
+        "Add a close contact",
+        "staff",
+    ),
+    (
+        "PUT",
+        "/api/v1/cases/{id}/medical",
+        "Set hospital, admission, ICU, ventilator, ECMO",
+        "staff, medical (own)",
+    ),
+    (
+        "PUT",
+        "/api/v1/cases/{id}/assignment",
+        "Assign follow-up to an organisation",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/self-report-link",
+        "Issue the patient's self-report link",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/self-report/{token}",
+        "Check a self-report link",
+        "the patient (link)",
+    ),
+    (
+        "POST",
+        "/api/v1/self-report/{token}/observations",
+        "The patient reports temperature, SpO2 and symptoms",
+        "the patient (link)",
+    ),
     ("GET", "/api/v1/users", "List users", "admin"),
-    ("POST", "/api/v1/users", "Add a user (returns a one-time password and TOTP secret)", "admin"),
-    ("POST", "/api/v1/users/{id}/disable", "Disable a user and end their sessions", "admin"),
-    ("GET", "/api/v1/audit", "Query the audit trail (the query is itself audited)", "admin"),
+    (
+        "POST",
+        "/api/v1/users",
+        "Add a user (returns a one-time password and TOTP secret)",
+        "admin",
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/disable",
+        "Disable a user and end their sessions",
+        "admin",
+    ),
+    (
+        "GET",
+        "/api/v1/audit",
+        "Query the audit trail (the query is itself audited)",
+        "admin",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -80,25 +195,50 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/password", post(login::change_password))
         .route("/api/v1/me", get(login::me))
         .route("/api/v1/cases", get(cases::list).post(cases::create))
-        .route("/api/v1/cases/{id}", get(cases::read).patch(cases::update_notification))
-        .route("/api/v1/cases/{id}/additional-registrations", post(cases::additional_registration))
+        .route(
+            "/api/v1/cases/{id}",
+            get(cases::read).patch(cases::update_notification),
+        )
+        .route(
+            "/api/v1/cases/{id}/additional-registrations",
+            post(cases::additional_registration),
+        )
         .route("/api/v1/cases/{id}/tests", post(cases::add_tests))
         .route("/api/v1/cases/{id}/confirm", post(cases::confirm))
         .route("/api/v1/cases/{id}/status", put(cases::set_status))
-        .route("/api/v1/cases/{id}/place-of-stay", put(cases::move_place_of_stay))
-        .route("/api/v1/cases/{id}/observations", post(cases::add_observation))
+        .route(
+            "/api/v1/cases/{id}/place-of-stay",
+            put(cases::move_place_of_stay),
+        )
+        .route(
+            "/api/v1/cases/{id}/observations",
+            post(cases::add_observation),
+        )
         .route("/api/v1/cases/{id}/contacts", post(cases::add_contact))
         .route("/api/v1/cases/{id}/medical", put(cases::set_medical))
         .route("/api/v1/cases/{id}/assignment", put(cases::set_assignment))
-        .route("/api/v1/cases/{id}/self-report-link", post(self_report::issue))
+        .route(
+            "/api/v1/cases/{id}/self-report-link",
+            post(self_report::issue),
+        )
         .route("/api/v1/self-report/{token}", get(self_report::check))
-        .route("/api/v1/self-report/{token}/observations", post(self_report::report))
-        .route("/api/v1/users", get(admin::list_users).post(admin::add_user))
+        .route(
+            "/api/v1/self-report/{token}/observations",
+            post(self_report::report),
+        )
+        .route(
+            "/api/v1/users",
+            get(admin::list_users).post(admin::add_user),
+        )
         .route("/api/v1/users/{id}/disable", post(admin::disable_user))
         .route("/api/v1/audit", get(admin::query_audit))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -106,7 +246,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Whether a route in [`ROUTES`] matches a method (used by tests).
 pub fn lists(method: &Method, path: &str) -> bool {
-    ROUTES.iter().any(|(m, p, _, _)| *m == method.as_str() && *p == path)
+    ROUTES
+        .iter()
+        .any(|(m, p, _, _)| *m == method.as_str() && *p == path)
 }
 
 impl SessionUser {
@@ -130,18 +272,34 @@ impl AppState {
 
     /// Submits a command with its audit entries.
     pub async fn submit(&self, command: Command, entries: Vec<AuditEntry>) -> ApiResult<Receipt> {
-        Ok(self.log.submit(Submission::command(command, entries)).await?)
+        Ok(self
+            .log
+            .submit(Submission::command(command, entries))
+            .await?)
     }
 
     /// Decides an action that is not about one case; a refusal is audited.
-    pub async fn authorize(&self, user: &SessionUser, action: Action, audit_action: &str) -> ApiResult<View> {
+    pub async fn authorize(
+        &self,
+        user: &SessionUser,
+        action: Action,
+        audit_action: &str,
+    ) -> ApiResult<View> {
         match access::decide(user.role, action, Relation::NoCase) {
             Some(view) => Ok(view),
             None => {
-                let entry = AuditEntry::new(self.clock.now(), &user.actor(), audit_action, Outcome::Denied)
-                    .reason("role not permitted");
+                let entry = AuditEntry::new(
+                    self.clock.now(),
+                    &user.actor(),
+                    audit_action,
+                    Outcome::Denied,
+                )
+                .reason("role not permitted");
                 self.record(vec![entry]).await?;
-                Err(ApiError::forbidden(format!("the role `{}` may not do this", user.role)))
+                Err(ApiError::forbidden(format!(
+                    "the role `{}` may not do this",
+                    user.role
+                )))
             }
         }
     }
@@ -156,10 +314,19 @@ impl AppState {
         case_id: &str,
         audit_action: &str,
     ) -> ApiResult<CaseAccess> {
-        let facts = if uuid::Uuid::parse_str(case_id).is_ok() { access::case_facts(&self.pool, case_id).await? } else { None };
+        let facts = if uuid::Uuid::parse_str(case_id).is_ok() {
+            access::case_facts(&self.pool, case_id).await?
+        } else {
+            None
+        };
         let now = self.clock.now();
         let decision = facts.as_ref().and_then(|facts| {
-            let relation = access::relation(user.role, user.organisation.as_deref(), facts, japan_date(now));
+            let relation = access::relation(
+                user.role,
+                user.organisation.as_deref(),
+                facts,
+                japan_date(now),
+            );
             access::decide(user.role, action, relation)
         });
         match (facts, decision) {

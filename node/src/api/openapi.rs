@@ -14,9 +14,12 @@ fn request_schema(method: &str, path: &str) -> Option<&'static str> {
         ("PATCH", "/api/v1/cases/{id}") => "NotificationPatch",
         ("POST", "/api/v1/cases/{id}/additional-registrations") => "AdditionalRegistration",
         ("POST", "/api/v1/cases/{id}/tests") => "TestsRequest",
-        ("POST", "/api/v1/cases/{id}/confirm") | ("PUT", "/api/v1/cases/{id}/status") => "StatusRequest",
+        ("POST", "/api/v1/cases/{id}/confirm") | ("PUT", "/api/v1/cases/{id}/status") => {
+            "StatusRequest"
+        }
         ("PUT", "/api/v1/cases/{id}/place-of-stay") => "PlaceOfStay",
-        ("POST", "/api/v1/cases/{id}/observations") | ("POST", "/api/v1/self-report/{token}/observations") => "Observation",
+        ("POST", "/api/v1/cases/{id}/observations")
+        | ("POST", "/api/v1/self-report/{token}/observations") => "Observation",
         ("POST", "/api/v1/cases/{id}/contacts") => "Contact",
         ("PUT", "/api/v1/cases/{id}/medical") => "Medical",
         ("PUT", "/api/v1/cases/{id}/assignment") => "Assignment",
@@ -44,7 +47,8 @@ fn schemas() -> Value {
             "collected_on": date, "result": enum_of(&wire_names::<TestResult>()),
         }
     });
-    let symptoms = json!({ "type": "array", "maxItems": 20, "items": enum_of(&wire_names::<Symptom>()) });
+    let symptoms =
+        json!({ "type": "array", "maxItems": 20, "items": enum_of(&wire_names::<Symptom>()) });
     let place = json!({
         "type": "object", "additionalProperties": false, "required": ["municipality_code", "address"],
         "properties": { "municipality_code": { "type": "string", "pattern": "^[0-9]{6}$" }, "address": { "type": "string", "maxLength": 200 } }

@@ -19,21 +19,42 @@ use crate::command::{Change, Command};
 use crate::time_fmt;
 
 /// Staff issue a link; the token is shown once and stored only as a digest.
-pub async fn issue(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Response> {
-    let access = state.authorize_case(&user.0, Action::IssueSelfReportLink, &id, "case.self_report_link.issue").await?;
+pub async fn issue(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(
+            &user.0,
+            Action::IssueSelfReportLink,
+            &id,
+            "case.self_report_link.issue",
+        )
+        .await?;
     let now = state.clock.now();
     let link = token::generate();
-    let lifetime = time::Duration::try_from(state.config.self_report.link_lifetime).map_err(ApiError::internal)?;
+    let lifetime = time::Duration::try_from(state.config.self_report.link_lifetime)
+        .map_err(ApiError::internal)?;
     let expires_at = now + lifetime;
     let command = Command {
         at: now,
         actor: user.0.id.clone(),
-        change: Change::IssueSelfReportLink { case_id: id.clone(), token_hash: token::digest(&link), expires_at },
+        change: Change::IssueSelfReportLink {
+            case_id: id.clone(),
+            token_hash: token::digest(&link),
+            expires_at,
+        },
     };
-    let audit = AuditEntry::new(now, &user.0.actor(), "case.self_report_link.issue", Outcome::Allowed)
-        .case(&id)
-        .person(&access.facts.person_id)
-        .part("self_report_link");
+    let audit = AuditEntry::new(
+        now,
+        &user.0.actor(),
+        "case.self_report_link.issue",
+        Outcome::Allowed,
+    )
+    .case(&id)
+    .person(&access.facts.person_id)
+    .part("self_report_link");
     state.submit(command, vec![audit]).await?;
     let body = json!({ "token": link, "path": format!("/self-report/{link}"), "expires_at": time_fmt::instant(expires_at) });
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -42,7 +63,13 @@ pub async fn issue(State(state): State<AppState>, user: AuthUser, Path(id): Path
 /// The case a live link belongs to. An unknown, malformed and expired link
 /// all get the same answer.
 async fn case_of_link(state: &AppState, link: &str) -> ApiResult<(String, String)> {
-    let refused = || ApiError::new(StatusCode::NOT_FOUND, "link_invalid", "this link is not valid or has expired");
+    let refused = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "link_invalid",
+            "this link is not valid or has expired",
+        )
+    };
     if !token::looks_valid(link) {
         return Err(refused());
     }
@@ -66,10 +93,18 @@ pub async fn check(State(state): State<AppState>, Path(link): Path<String>) -> A
 }
 
 fn patient() -> Actor {
-    Actor { id: "self-report".into(), role: "patient".into(), organisation: None }
+    Actor {
+        id: "self-report".into(),
+        role: "patient".into(),
+        organisation: None,
+    }
 }
 
-pub async fn report(State(state): State<AppState>, Path(link): Path<String>, body: JsonBody) -> ApiResult<Response> {
+pub async fn report(
+    State(state): State<AppState>,
+    Path(link): Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
     let (case_id, person_id) = case_of_link(&state, &link).await?;
     let request: ObservationRequest = body.parse()?;
     let now = state.clock.now();
@@ -77,7 +112,10 @@ pub async fn report(State(state): State<AppState>, Path(link): Path<String>, bod
     let command = Command {
         at: now,
         actor: "self-report".into(),
-        change: Change::AddObservation { case_id: case_id.clone(), observation },
+        change: Change::AddObservation {
+            case_id: case_id.clone(),
+            observation,
+        },
     };
     let audit = AuditEntry::new(now, &patient(), "case.observation.add", Outcome::Allowed)
         .case(&case_id)

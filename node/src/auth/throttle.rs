@@ -39,15 +39,18 @@ pub struct LoginThrottle {
 impl LoginThrottle {
     /// `Err(wait)` if this address must wait before trying this user again.
     pub fn check(&self, addr: IpAddr, user: &str, now: Instant) -> Result<(), Duration> {
-        if let Some(a) = self.addresses.lock().unwrap().get(&addr) {
-            if let Some(start) = a.window_start {
-                if a.count >= ADDRESS_BUDGET && now < start + ADDRESS_WINDOW {
-                    return Err(start + ADDRESS_WINDOW - now);
-                }
-            }
+        if let Some(a) = self.addresses.lock().unwrap().get(&addr)
+            && let Some(start) = a.window_start
+            && a.count >= ADDRESS_BUDGET
+            && now < start + ADDRESS_WINDOW
+        {
+            return Err(start + ADDRESS_WINDOW - now);
         }
         let pairs = self.pairs.lock().unwrap();
-        match pairs.get(&(addr, user.to_lowercase())).and_then(|f| f.blocked_until) {
+        match pairs
+            .get(&(addr, user.to_lowercase()))
+            .and_then(|f| f.blocked_until)
+        {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
         }
@@ -60,7 +63,12 @@ impl LoginThrottle {
             let a = addresses.entry(addr).or_default();
             match a.window_start {
                 Some(start) if now < start + ADDRESS_WINDOW => a.count += 1,
-                _ => *a = AddressFailures { count: 1, window_start: Some(now) },
+                _ => {
+                    *a = AddressFailures {
+                        count: 1,
+                        window_start: Some(now),
+                    }
+                }
             }
         }
         let mut pairs = self.pairs.lock().unwrap();
@@ -75,7 +83,10 @@ impl LoginThrottle {
 
     /// Clears the count for this (address, user) after a successful login.
     pub fn succeeded(&self, addr: IpAddr, user: &str) {
-        self.pairs.lock().unwrap().remove(&(addr, user.to_lowercase()));
+        self.pairs
+            .lock()
+            .unwrap()
+            .remove(&(addr, user.to_lowercase()));
     }
 }
 
@@ -99,7 +110,10 @@ mod tests {
         assert!(throttle.check(victim, "tanaka", now).is_ok());
         assert!(throttle.check(attacker, "tanaka", now + wait).is_ok());
         throttle.failed(attacker, "tanaka", now + wait);
-        assert_eq!(throttle.check(attacker, "tanaka", now + wait).unwrap_err(), Duration::from_secs(2));
+        assert_eq!(
+            throttle.check(attacker, "tanaka", now + wait).unwrap_err(),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -111,6 +125,10 @@ mod tests {
             throttle.failed(addr, &format!("user{i}"), now);
         }
         assert!(throttle.check(addr, "someone-else", now).is_err());
-        assert!(throttle.check(addr, "someone-else", now + ADDRESS_WINDOW).is_ok());
+        assert!(
+            throttle
+                .check(addr, "someone-else", now + ADDRESS_WINDOW)
+                .is_ok()
+        );
     }
 }

@@ -18,7 +18,10 @@ pub fn digest(token: &str) -> Vec<u8> {
 
 /// Whether a string could be a token we issued (cheap check before lookup).
 pub fn looks_valid(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -26,24 +26,43 @@ pub fn code_for_step(secret: &[u8], step: i64) -> String {
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
     let offset = (digest[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
-    format!("{:0width$}", binary % 10u32.pow(DIGITS), width = DIGITS as usize)
+    let binary = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!(
+        "{:0width$}",
+        binary % 10u32.pow(DIGITS),
+        width = DIGITS as usize
+    )
 }
 
 /// Decodes a base32 secret.
 pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
-    BASE32_NOPAD.decode(secret.trim_end_matches('=').as_bytes()).ok()
+    BASE32_NOPAD
+        .decode(secret.trim_end_matches('=').as_bytes())
+        .ok()
 }
 
 /// The current code for a base32 secret (for tests and tools).
 pub fn current_code(secret_base32: &str, unix_seconds: i64) -> Option<String> {
-    Some(code_for_step(&decode_secret(secret_base32)?, step_at(unix_seconds)))
+    Some(code_for_step(
+        &decode_secret(secret_base32)?,
+        step_at(unix_seconds),
+    ))
 }
 
 /// Checks `code` against the steps around `unix_seconds` (one step either
 /// side, for clock drift), accepting only steps after `last_used_step` so a
 /// code is good once. Returns the step matched.
-pub fn verify(secret_base32: &str, code: &str, unix_seconds: i64, last_used_step: i64) -> Option<i64> {
+pub fn verify(
+    secret_base32: &str,
+    code: &str,
+    unix_seconds: i64,
+    last_used_step: i64,
+) -> Option<i64> {
     if code.len() != DIGITS as usize || !code.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
@@ -63,7 +82,9 @@ pub fn provisioning_uri(issuer: &str, account: &str, secret_base32: &str) -> Str
     fn enc(s: &str) -> String {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect()
@@ -94,7 +115,11 @@ mod tests {
     #[test]
     fn matches_rfc_6238_vectors() {
         for (time, expected) in RFC_VECTORS {
-            assert_eq!(code_for_step(RFC_SECRET, step_at(*time)), expected[2..], "t={time}");
+            assert_eq!(
+                code_for_step(RFC_SECRET, step_at(*time)),
+                expected[2..],
+                "t={time}"
+            );
         }
     }
 
