@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -76,13 +77,16 @@ pub enum RevokeTarget {
 pub struct Authority {
     dir: PathBuf,
     root_pem: String,
-    key: KeyPair,
+    /// `None` when opened for inventory work only.
+    key: Option<KeyPair>,
     inventory: Inventory,
 }
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authority").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Authority")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,12 +100,20 @@ fn random_serial() -> Vec<u8> {
 }
 
 fn check_days(days: u32) -> Result<(), CaError> {
-    if (1..=MAX_DAYS).contains(&days) { Ok(()) } else { Err(CaError::BadValidity(days)) }
+    if (1..=MAX_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(CaError::BadValidity(days))
+    }
 }
 
 impl Authority {
     fn paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-        (dir.join("ca.pem"), dir.join("ca.key"), dir.join("inventory.json"))
+        (
+            dir.join("ca.pem"),
+            dir.join("ca.key"),
+            dir.join("inventory.json"),
+        )
     }
 
     /// Creates a new root CA in `dir`.
@@ -111,13 +123,16 @@ impl Authority {
             return Err(CaError::AlreadyExists(cert_path));
         }
         if name.trim().is_empty() || name.len() > 64 {
-            return Err(CaError::Unusable("the CA name must be 1 to 64 characters".into()));
+            return Err(CaError::Unusable(
+                "the CA name must be 1 to 64 characters".into(),
+            ));
         }
         std::fs::create_dir_all(dir).map_err(CaError::io(dir))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(CaError::io(dir))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(CaError::io(dir))?;
         }
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
@@ -126,7 +141,11 @@ impl Authority {
         dn.push(DnType::OrganizationName, "Renkei federation");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.serial_number = Some(SerialNumber::from_slice(&random_serial()));
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);
@@ -143,8 +162,12 @@ impl Authority {
         let authority = Self {
             dir: dir.to_path_buf(),
             root_pem: cert.pem(),
-            key,
-            inventory: Inventory { name: name.to_string(), crl_number: 0, certificates: Vec::new() },
+            key: Some(key),
+            inventory: Inventory {
+                name: name.to_string(),
+                crl_number: 0,
+                certificates: Vec::new(),
+            },
         };
         authority.save(&inventory_path)?;
         Ok(authority)
@@ -162,15 +185,46 @@ impl Authority {
         let key_pem = if keyfile::is_sealed(&stored) {
             keyfile::unseal(&stored, passphrase.ok_or(CaError::PassphraseNeeded)?)?
         } else {
-            String::from_utf8(stored).map_err(|_| CaError::CorruptPem { what: "the CA key".into(), detail: "not text".into() })?
+            String::from_utf8(stored).map_err(|_| CaError::CorruptPem {
+                what: "the CA key".into(),
+                detail: "not text".into(),
+            })?
         };
-        let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::CorruptPem { what: "the CA key".into(), detail: e.to_string() })?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::CorruptPem {
+            what: "the CA key".into(),
+            detail: e.to_string(),
+        })?;
         let root = identity::parse_cert_pem(root_pem.as_bytes(), "the CA certificate")?;
         let info = identity::inspect(&root)?;
         identity::check_key_matches(&info, &key_pem)?;
         let text = std::fs::read(&inventory_path).map_err(CaError::io(&inventory_path))?;
-        let inventory = serde_json::from_slice(&text).map_err(|e| CaError::Inventory(e.to_string()))?;
-        Ok(Self { dir: dir.to_path_buf(), root_pem, key, inventory })
+        let inventory =
+            serde_json::from_slice(&text).map_err(|e| CaError::Inventory(e.to_string()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            root_pem,
+            key: Some(key),
+            inventory,
+        })
+    }
+
+    /// Opens the CA for inventory work only (list, revoke): no key is read,
+    /// so a sealed CA needs no passphrase for these. Signing fails.
+    pub fn open_inventory(dir: &Path) -> Result<Self, CaError> {
+        let (cert_path, _, inventory_path) = Self::paths(dir);
+        if !cert_path.exists() {
+            return Err(CaError::NoCa(dir.to_path_buf()));
+        }
+        let root_pem = std::fs::read_to_string(&cert_path).map_err(CaError::io(&cert_path))?;
+        let text = std::fs::read(&inventory_path).map_err(CaError::io(&inventory_path))?;
+        let inventory =
+            serde_json::from_slice(&text).map_err(|e| CaError::Inventory(e.to_string()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            root_pem,
+            key: None,
+            inventory,
+        })
     }
 
     fn save(&self, path: &Path) -> Result<(), CaError> {
@@ -198,7 +252,10 @@ impl Authority {
     }
 
     fn issuer(&self) -> Result<Issuer<'_, &KeyPair>, CaError> {
-        Ok(Issuer::from_ca_cert_pem(&self.root_pem, &self.key)?)
+        let key = self.key.as_ref().ok_or_else(|| {
+            CaError::Unusable("the CA was opened without its key; it cannot sign".into())
+        })?;
+        Ok(Issuer::from_ca_cert_pem(&self.root_pem, key)?)
     }
 
     /// Issues a certificate for `node_id` valid for `days` from now.
@@ -206,11 +263,20 @@ impl Authority {
         check_days(days)?;
         let now = OffsetDateTime::now_utc();
         // Five minutes of slack for clocks that run a little behind.
-        self.issue_with_validity(node_id, now - Duration::minutes(5), now + Duration::days(days as i64))
+        self.issue_with_validity(
+            node_id,
+            now - Duration::minutes(5),
+            now + Duration::days(days as i64),
+        )
     }
 
     /// Issues with an explicit validity window (for renewals planned ahead, and tests).
-    pub fn issue_with_validity(&mut self, node_id: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Result<Issued, CaError> {
+    pub fn issue_with_validity(
+        &mut self,
+        node_id: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Issued, CaError> {
         node_id::validate(node_id)?;
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let serial = random_serial();
@@ -225,7 +291,10 @@ impl Authority {
         ];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.not_before = not_before;
         params.not_after = not_after;
@@ -242,16 +311,26 @@ impl Authority {
         };
         self.inventory.certificates.push(record.clone());
         self.persist()?;
-        Ok(Issued { record, cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(Issued {
+            record,
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// Renews a node's certificate: a new key and certificate. The old one
     /// stays valid until it expires (or is revoked), so the node can switch
     /// over without a gap.
     pub fn renew(&mut self, node_id: &str, days: u32) -> Result<Issued, CaError> {
-        let known = self.inventory.certificates.iter().any(|c| c.node_id == node_id && c.status == CertStatus::Active);
+        let known = self
+            .inventory
+            .certificates
+            .iter()
+            .any(|c| c.node_id == node_id && c.status == CertStatus::Active);
         if !known {
-            return Err(CaError::NotInInventory(format!("an active certificate for node `{node_id}`")));
+            return Err(CaError::NotInInventory(format!(
+                "an active certificate for node `{node_id}`"
+            )));
         }
         self.issue(node_id, days)
     }
@@ -285,7 +364,9 @@ impl Authority {
     /// A new CRL listing every revoked certificate, good for `days`.
     pub fn crl_pem(&mut self, days: u32) -> Result<String, CaError> {
         if !(1..=90).contains(&days) {
-            return Err(CaError::Crl(format!("a CRL validity of {days} days is out of range (1 to 90)")));
+            return Err(CaError::Crl(format!(
+                "a CRL validity of {days} days is out of range (1 to 90)"
+            )));
         }
         let now = OffsetDateTime::now_utc();
         self.inventory.crl_number += 1;
@@ -295,7 +376,9 @@ impl Authority {
             .iter()
             .filter(|c| c.status == CertStatus::Revoked)
             .map(|c| {
-                let serial = data_encoding::HEXLOWER.decode(c.serial.as_bytes()).map_err(|_| CaError::Inventory(format!("bad serial {}", c.serial)))?;
+                let serial = data_encoding::HEXLOWER
+                    .decode(c.serial.as_bytes())
+                    .map_err(|_| CaError::Inventory(format!("bad serial {}", c.serial)))?;
                 Ok(RevokedCertParams {
                     serial_number: SerialNumber::from_slice(&serial),
                     revocation_time: c.revoked_at.unwrap_or(now),
@@ -322,7 +405,11 @@ impl Authority {
     pub fn verify(&mut self, cert_pem: &[u8]) -> Result<String, CaError> {
         let cert = identity::parse_cert_pem(cert_pem, "the certificate")?;
         let info = identity::inspect(&cert)?;
-        let revoked = self.inventory.certificates.iter().any(|c| c.serial == info.serial && c.status == CertStatus::Revoked);
+        let revoked = self
+            .inventory
+            .certificates
+            .iter()
+            .any(|c| c.serial == info.serial && c.status == CertStatus::Revoked);
         if revoked {
             return Err(CaError::Revoked(info.serial));
         }

@@ -8,7 +8,10 @@ use crate::node_id::NodeIdError;
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{what} is not valid PEM ({detail})")]
     CorruptPem { what: String, detail: String },
     #[error("the private key does not match the certificate")]
@@ -71,7 +74,10 @@ pub(crate) fn from_rustls(error: rustls::Error, serial: &str) -> CaError {
             C::NotValidYet | C::NotValidYetContext { .. } => CaError::NotYetValid(describe(&e)),
             C::Revoked => CaError::Revoked(serial.to_string()),
             C::UnknownIssuer | C::BadSignature => CaError::ForeignCa,
-            C::BadEncoding => CaError::CorruptPem { what: "the certificate".into(), detail: "bad DER".into() },
+            C::BadEncoding => CaError::CorruptPem {
+                what: "the certificate".into(),
+                detail: "bad DER".into(),
+            },
             C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
                 CaError::Crl("the CRL is past its next-update time; publish a new one".into())
             }
@@ -84,8 +90,12 @@ pub(crate) fn from_rustls(error: rustls::Error, serial: &str) -> CaError {
 
 fn describe(e: &rustls::CertificateError) -> String {
     match e {
-        rustls::CertificateError::ExpiredContext { not_after, .. } => format!("unix time {}", not_after.as_secs()),
-        rustls::CertificateError::NotValidYetContext { not_before, .. } => format!("unix time {}", not_before.as_secs()),
+        rustls::CertificateError::ExpiredContext { not_after, .. } => {
+            format!("unix time {}", not_after.as_secs())
+        }
+        rustls::CertificateError::NotValidYetContext { not_before, .. } => {
+            format!("unix time {}", not_before.as_secs())
+        }
         _ => "a time outside its validity".into(),
     }
 }

@@ -30,17 +30,25 @@ pub struct CertInfo {
 }
 
 pub fn parse_cert_pem(pem: &[u8], what: &str) -> Result<CertificateDer<'static>, CaError> {
-    CertificateDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem { what: what.into(), detail: e.to_string() })
+    CertificateDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem {
+        what: what.into(),
+        detail: e.to_string(),
+    })
 }
 
 pub fn parse_key_pem(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, CaError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem { what: what.into(), detail: e.to_string() })
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem {
+        what: what.into(),
+        detail: e.to_string(),
+    })
 }
 
 /// Parses a certificate and finds the one node it names.
 pub fn inspect(der: &CertificateDer<'_>) -> Result<CertInfo, CaError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| CaError::CorruptPem { what: "the certificate".into(), detail: e.to_string() })?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CaError::CorruptPem {
+        what: "the certificate".into(),
+        detail: e.to_string(),
+    })?;
     let is_ca = cert.is_ca();
     let names: Vec<GeneralName<'_>> = cert
         .subject_alternative_name()
@@ -66,10 +74,13 @@ pub fn inspect(der: &CertificateDer<'_>) -> Result<CertInfo, CaError> {
     };
     // Any DNS name must be this node's: a certificate cannot speak for two.
     for name in &names {
-        if let GeneralName::DNSName(dns) = name {
-            if *dns != dns_name(&node_id) {
-                return Err(CaError::WrongNode { expected: dns_name(&node_id), found: dns.to_string() });
-            }
+        if let GeneralName::DNSName(dns) = name
+            && *dns != dns_name(&node_id)
+        {
+            return Err(CaError::WrongNode {
+                expected: dns_name(&node_id),
+                found: dns.to_string(),
+            });
         }
     }
     Ok(CertInfo {
@@ -90,7 +101,13 @@ pub fn peer_node_id(chain: &[CertificateDer<'_>]) -> Result<String, CaError> {
 
 /// Whether `key_pem` is the private key of the certificate.
 pub fn check_key_matches(info: &CertInfo, key_pem: &str) -> Result<(), CaError> {
-    let key = rcgen::KeyPair::from_pem(key_pem)
-        .map_err(|e| CaError::CorruptPem { what: "the private key".into(), detail: e.to_string() })?;
-    if key.public_key_raw() == info.public_key.as_slice() { Ok(()) } else { Err(CaError::KeyMismatch) }
+    let key = rcgen::KeyPair::from_pem(key_pem).map_err(|e| CaError::CorruptPem {
+        what: "the private key".into(),
+        detail: e.to_string(),
+    })?;
+    if key.public_key_raw() == info.public_key.as_slice() {
+        Ok(())
+    } else {
+        Err(CaError::KeyMismatch)
+    }
 }

@@ -25,7 +25,10 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), CaError> {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             CaError::AlreadyExists(path.to_path_buf())
         } else {
-            CaError::Io { path: path.to_path_buf(), source: e }
+            CaError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
         }
     })?;
     file.write_all(contents).map_err(CaError::io(path))?;
@@ -37,9 +40,16 @@ pub fn read_private(path: &Path) -> Result<Vec<u8>, CaError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(CaError::io(path))?.permissions().mode() & 0o777;
+        let mode = std::fs::metadata(path)
+            .map_err(CaError::io(path))?
+            .permissions()
+            .mode()
+            & 0o777;
         if mode & 0o077 != 0 {
-            return Err(CaError::KeyReadableByOthers { path: path.to_path_buf(), mode });
+            return Err(CaError::KeyReadableByOthers {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
     }
     std::fs::read(path).map_err(CaError::io(path))
@@ -56,10 +66,13 @@ struct Sealed {
 const FORMAT: &str = "renkei-sealed-key-v1 argon2id chacha20poly1305";
 
 fn derive(passphrase: &[u8], salt: &[u8]) -> Result<[u8; 32], CaError> {
-    let params = argon2::Params::new(64 * 1024, 3, 1, Some(32)).map_err(|e| CaError::Unusable(e.to_string()))?;
+    let params = argon2::Params::new(64 * 1024, 3, 1, Some(32))
+        .map_err(|e| CaError::Unusable(e.to_string()))?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = [0u8; 32];
-    argon.hash_password_into(passphrase, salt, &mut key).map_err(|e| CaError::Unusable(e.to_string()))?;
+    argon
+        .hash_password_into(passphrase, salt, &mut key)
+        .map_err(|e| CaError::Unusable(e.to_string()))?;
     Ok(key)
 }
 
@@ -91,13 +104,20 @@ pub fn is_sealed(contents: &[u8]) -> bool {
 
 /// Opens a sealed key.
 pub fn unseal(contents: &[u8], passphrase: &[u8]) -> Result<String, CaError> {
-    let bad = |d: &str| CaError::CorruptPem { what: "the sealed CA key".into(), detail: d.into() };
+    let bad = |d: &str| CaError::CorruptPem {
+        what: "the sealed CA key".into(),
+        detail: d.into(),
+    };
     let sealed: Sealed = serde_json::from_slice(contents).map_err(|e| bad(&e.to_string()))?;
     if sealed.format != FORMAT {
         return Err(bad("unknown format"));
     }
     let decode = |s: &str| HEXLOWER.decode(s.as_bytes()).map_err(|_| bad("bad hex"));
-    let (salt, nonce, ciphertext) = (decode(&sealed.salt)?, decode(&sealed.nonce)?, decode(&sealed.ciphertext)?);
+    let (salt, nonce, ciphertext) = (
+        decode(&sealed.salt)?,
+        decode(&sealed.nonce)?,
+        decode(&sealed.ciphertext)?,
+    );
     if nonce.len() != 12 {
         return Err(bad("bad nonce"));
     }
@@ -114,7 +134,9 @@ pub fn read_passphrase(path: &Path) -> Result<Vec<u8>, CaError> {
     let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.len() < 12 {
-        return Err(CaError::Unusable("the passphrase must be at least 12 characters".into()));
+        return Err(CaError::Unusable(
+            "the passphrase must be at least 12 characters".into(),
+        ));
     }
     Ok(line.to_vec())
 }
@@ -127,8 +149,14 @@ mod tests {
     fn seal_and_unseal() {
         let sealed = seal("-----BEGIN PRIVATE KEY-----\nabc\n", b"a long passphrase").unwrap();
         assert!(is_sealed(&sealed));
-        assert_eq!(unseal(&sealed, b"a long passphrase").unwrap(), "-----BEGIN PRIVATE KEY-----\nabc\n");
-        assert!(matches!(unseal(&sealed, b"another passphrase"), Err(CaError::WrongPassphrase)));
+        assert_eq!(
+            unseal(&sealed, b"a long passphrase").unwrap(),
+            "-----BEGIN PRIVATE KEY-----\nabc\n"
+        );
+        assert!(matches!(
+            unseal(&sealed, b"another passphrase"),
+            Err(CaError::WrongPassphrase)
+        ));
     }
 
     #[cfg(unix)]
@@ -138,10 +166,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.pem");
         write_private(&path, b"secret").unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(read_private(&path).unwrap(), b"secret");
-        assert!(matches!(write_private(&path, b"x"), Err(CaError::AlreadyExists(_))));
+        assert!(matches!(
+            write_private(&path, b"x"),
+            Err(CaError::AlreadyExists(_))
+        ));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(read_private(&path), Err(CaError::KeyReadableByOthers { mode: 0o644, .. })));
+        assert!(matches!(
+            read_private(&path),
+            Err(CaError::KeyReadableByOthers { mode: 0o644, .. })
+        ));
     }
 }

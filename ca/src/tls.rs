@@ -6,14 +6,19 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::client::WebPkiServerVerifier;
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
+    RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 
 use crate::error::CaError;
 use crate::identity::{self, dns_name};
@@ -38,7 +43,9 @@ pub struct NodeIdentity {
 
 impl std::fmt::Debug for NodeIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeIdentity").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("NodeIdentity")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,18 +55,27 @@ impl NodeIdentity {
         let cert = identity::parse_cert_pem(cert_pem.as_bytes(), "the node certificate")?;
         let info = identity::inspect(&cert)?;
         if info.is_ca {
-            return Err(CaError::Unusable("a CA certificate cannot be a node identity".into()));
+            return Err(CaError::Unusable(
+                "a CA certificate cannot be a node identity".into(),
+            ));
         }
         identity::check_key_matches(&info, key_pem)?;
         let key = identity::parse_key_pem(key_pem.as_bytes(), "the node key")?;
-        Ok(Self { node_id: info.node_id, chain: vec![cert], key })
+        Ok(Self {
+            node_id: info.node_id,
+            chain: vec![cert],
+            key,
+        })
     }
 
     /// From the files `renkei ca issue` writes; the key file must be private.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, CaError> {
         let cert = std::fs::read_to_string(cert_path).map_err(CaError::io(cert_path))?;
         let key = crate::keyfile::read_private(key_path)?;
-        let key = String::from_utf8(key).map_err(|_| CaError::CorruptPem { what: "the node key".into(), detail: "not text".into() })?;
+        let key = String::from_utf8(key).map_err(|_| CaError::CorruptPem {
+            what: "the node key".into(),
+            detail: "not text".into(),
+        })?;
         Self::from_pem(&cert, &key)
     }
 }
@@ -88,15 +104,23 @@ fn parse_crls(crl_pems: &[Vec<u8>]) -> Result<Vec<CertificateRevocationListDer<'
     crl_pems
         .iter()
         .map(|pem| {
-            CertificateRevocationListDer::from_pem_slice(pem)
-                .map_err(|e| CaError::CorruptPem { what: "the CRL".into(), detail: e.to_string() })
+            CertificateRevocationListDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem {
+                what: "the CRL".into(),
+                detail: e.to_string(),
+            })
         })
         .collect()
 }
 
-fn build(root: &CertificateDer<'static>, crls: Vec<CertificateRevocationListDer<'static>>, provider: &Arc<CryptoProvider>) -> Result<Verifiers, CaError> {
+fn build(
+    root: &CertificateDer<'static>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Verifiers, CaError> {
     let mut roots = RootCertStore::empty();
-    roots.add(root.clone()).map_err(|e| CaError::Unusable(format!("the federation root: {e}")))?;
+    roots
+        .add(root.clone())
+        .map_err(|e| CaError::Unusable(format!("the federation root: {e}")))?;
     let roots = Arc::new(roots);
     let client = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .with_crls(crls.clone())
@@ -111,8 +135,28 @@ fn build(root: &CertificateDer<'static>, crls: Vec<CertificateRevocationListDer<
     Ok(Verifiers { client, server })
 }
 
+/// A refusal carried through rustls, which prints it with `Debug`: so the
+/// `Debug` form is the readable message.
+struct PeerRefused(String);
+
+impl std::fmt::Debug for PeerRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for PeerRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PeerRefused {}
+
 fn other(error: CaError) -> rustls::Error {
-    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(error))))
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(PeerRefused(
+        error.to_string(),
+    )))))
 }
 
 impl Trust {
@@ -120,12 +164,19 @@ impl Trust {
     pub fn new(root_pem: &[u8], crl_pems: &[Vec<u8>]) -> Result<Arc<Self>, CaError> {
         let root = identity::parse_cert_pem(root_pem, "the federation root certificate")?;
         if !identity::inspect(&root)?.is_ca {
-            return Err(CaError::Unusable("the federation root is not a CA certificate".into()));
+            return Err(CaError::Unusable(
+                "the federation root is not a CA certificate".into(),
+            ));
         }
         let provider = provider();
         let verifiers = build(&root, parse_crls(crl_pems)?, &provider)?;
         let hints = verifiers.client.root_hint_subjects().to_vec();
-        Ok(Arc::new(Self { root, provider, hints, current: RwLock::new(Arc::new(verifiers)) }))
+        Ok(Arc::new(Self {
+            root,
+            provider,
+            hints,
+            current: RwLock::new(Arc::new(verifiers)),
+        }))
     }
 
     /// Replaces the CRLs. Nothing changes unless every CRL parses.
@@ -159,7 +210,11 @@ impl Trust {
     }
 
     /// A server config that requires a client certificate from the federation.
-    pub fn server_config(self: &Arc<Self>, identity: &NodeIdentity, alpn: &[&[u8]]) -> Result<ServerConfig, CaError> {
+    pub fn server_config(
+        self: &Arc<Self>,
+        identity: &NodeIdentity,
+        alpn: &[&[u8]],
+    ) -> Result<ServerConfig, CaError> {
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(self.client_verifier())
@@ -170,7 +225,11 @@ impl Trust {
 
     /// A client config that presents this node's certificate and accepts only
     /// federation servers.
-    pub fn client_config(self: &Arc<Self>, identity: &NodeIdentity, alpn: &[&[u8]]) -> Result<ClientConfig, CaError> {
+    pub fn client_config(
+        self: &Arc<Self>,
+        identity: &NodeIdentity,
+        alpn: &[&[u8]],
+    ) -> Result<ClientConfig, CaError> {
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()
@@ -195,22 +254,53 @@ impl ClientCertVerifier for NodeClientVerifier {
         true
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
-        self.0.verifiers().client.verify_client_cert(end_entity, intermediates, now)?;
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.0
+            .verifiers()
+            .client
+            .verify_client_cert(end_entity, intermediates, now)?;
         identity::inspect(end_entity).map_err(other)?;
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.provider.signature_verification_algorithms.supported_schemes()
+        self.0
+            .provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -220,21 +310,57 @@ impl ClientCertVerifier for NodeClientVerifier {
 struct NodeServerVerifier(Arc<Trust>);
 
 impl ServerCertVerifier for NodeServerVerifier {
-    fn verify_server_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], server_name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
-        self.0.verifiers().server.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)?;
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0.verifiers().server.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp,
+            now,
+        )?;
         identity::inspect(end_entity).map_err(other)?;
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.provider.signature_verification_algorithms.supported_schemes()
+        self.0
+            .provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

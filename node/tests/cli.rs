@@ -122,3 +122,95 @@ fn refuses_a_bad_config_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--node-id"));
 }
+
+#[test]
+fn ca_commands_issue_verify_revoke_and_publish_a_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let ca = ca.to_str().unwrap();
+    let out = dir.path().join("hc-13103");
+    let out = out.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let o = renkei(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    ok(&["ca", "init", "--dir", ca, "--name", "Test federation"]);
+    let issued = ok(&[
+        "ca",
+        "issue",
+        "--dir",
+        ca,
+        "--node-id",
+        "hc-13103",
+        "--out",
+        out,
+    ]);
+    assert!(issued.contains("for node hc-13103"));
+    let cert = format!("{out}/node.pem");
+    assert!(ok(&["ca", "verify", "--dir", ca, &cert]).contains("valid: node hc-13103"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{out}/node.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["ca", "list", "--dir", ca, "--json"])).unwrap();
+    assert_eq!(list[0]["node_id"], "hc-13103");
+    assert_eq!(list[0]["status"], "active");
+
+    ok(&["ca", "revoke", "--dir", ca, "--node-id", "hc-13103"]);
+    let crl = dir.path().join("crl.pem");
+    ok(&["ca", "crl", "--dir", ca, "--out", crl.to_str().unwrap()]);
+    assert!(
+        std::fs::read_to_string(&crl)
+            .unwrap()
+            .contains("BEGIN X509 CRL")
+    );
+    let o = renkei(&["ca", "verify", "--dir", ca, &cert]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has been revoked"));
+
+    // Bad input: a forbidden node id, an out dir already used, a corrupt certificate.
+    let o = renkei(&[
+        "ca",
+        "issue",
+        "--dir",
+        ca,
+        "--node-id",
+        "hc_13103",
+        "--out",
+        out,
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("may hold only lowercase letters"));
+    let o = renkei(&[
+        "ca",
+        "issue",
+        "--dir",
+        ca,
+        "--node-id",
+        "hc-13104",
+        "--out",
+        out,
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists already"));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["ca", "list", "--dir", ca, "--json"])).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the refused issue recorded nothing"
+    );
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let o = renkei(&["ca", "verify", "--dir", ca, junk.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not valid PEM"));
+}
