@@ -29,6 +29,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Top {
+    /// Start a health-centre node on this machine with one user per role
+    /// (again: resume it). Stop with Ctrl-C.
+    Up {
+        /// Where the node and its credentials are kept.
+        #[arg(long, default_value = ".renkei")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// Print one JSON object once the node is ready.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create and run a node.
     #[command(subcommand)]
     Node(NodeCommand),
@@ -236,6 +248,11 @@ fn print_credentials(c: &Credentials, json: bool) {
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Top::Up {
+            data_dir,
+            http,
+            json,
+        } => crate::up::up(&data_dir, http, json).await?,
         Top::Node(NodeCommand::Init {
             config,
             node_id,

@@ -17,5 +17,6 @@ pub mod municipality;
 pub mod server;
 pub mod store;
 pub mod time_fmt;
+pub mod up;
 pub mod users;
 pub mod views;

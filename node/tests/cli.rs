@@ -214,3 +214,92 @@ fn ca_commands_issue_verify_revoke_and_publish_a_crl() {
     let o = renkei(&["ca", "verify", "--dir", ca, junk.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not valid PEM"));
 }
+
+/// One HTTP/1.1 request over a plain socket; returns the status code and body.
+fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+fn start_up(data_dir: &std::path::Path) -> (std::process::Child, serde_json::Value) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args([
+            "up",
+            "--json",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        child,
+        serde_json::from_str(&line).expect("one JSON line when ready"),
+    )
+}
+
+fn stop(mut child: std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+}
+
+#[test]
+fn up_starts_a_centre_with_a_user_per_role_and_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, ready) = start_up(dir.path());
+    let url = ready["nodes"][0]["url"].as_str().unwrap().to_string();
+    assert_eq!(ready["nodes"][0]["id"], "hc-13103");
+    let users = ready["users"].as_array().unwrap().clone();
+    let roles: Vec<&str> = users.iter().map(|u| u["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles,
+        ["admin", "staff", "medical", "contractor", "facility"]
+    );
+    assert_eq!(http(&url, "GET", "/healthz", None), (200, "ok".to_string()));
+
+    let staff = &users[1];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let code =
+        renkei_node::auth::totp::current_code(staff["totp_secret"].as_str().unwrap(), now).unwrap();
+    let login =
+        serde_json::json!({"user": staff["user"], "password": staff["password"], "totp": code})
+            .to_string();
+    let (status, body) = http(&url, "POST", "/api/v1/login", Some(&login));
+    assert_eq!(status, 200, "{body}");
+    stop(child);
+
+    // Again: the same node and users, nothing created twice.
+    let (child, again) = start_up(dir.path());
+    assert_eq!(again["users"], ready["users"]);
+    let url = again["nodes"][0]["url"].as_str().unwrap().to_string();
+    assert_eq!(http(&url, "GET", "/healthz", None).0, 200);
+    stop(child);
+}
