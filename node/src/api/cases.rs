@@ -436,38 +436,55 @@ pub async fn confirm(
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
+/// The shape shared by simple case updates: authorise, parse, build the
+/// change, submit it with its audit entry, answer with the role's view.
+#[allow(clippy::too_many_arguments)]
+async fn change_case<B: serde::de::DeserializeOwned>(
+    state: &AppState,
+    user: &AuthUser,
+    id: &str,
+    action: Action,
+    audit_action: &str,
+    part: &str,
+    status: StatusCode,
+    body: JsonBody,
+    make: impl FnOnce(B) -> ApiResult<Change>,
+) -> ApiResult<Response> {
+    let access = state
+        .authorize_case(&user.0, action, id, audit_action)
+        .await?;
+    let change = make(body.parse()?)?;
+    let audit = entry(state, user, audit_action, id, &access.facts.person_id, part);
+    state
+        .submit(command(state, user, change), vec![audit])
+        .await?;
+    respond_with_case(state, id, access.view, status).await
+}
+
 pub async fn set_status(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(&user.0, Action::SetStatus, &id, "case.status.set")
-        .await?;
-    let request: StatusRequest = body.parse()?;
-    let audit = entry(
+    let case_id = id.clone();
+    change_case(
         &state,
         &user,
-        "case.status.set",
         &id,
-        &access.facts.person_id,
+        Action::SetStatus,
+        "case.status.set",
         "status",
-    );
-    state
-        .submit(
-            command(
-                &state,
-                &user,
-                Change::SetStatus {
-                    case_id: id.clone(),
-                    status: request.status,
-                },
-            ),
-            vec![audit],
-        )
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::OK).await
+        StatusCode::OK,
+        body,
+        |r: StatusRequest| {
+            Ok(Change::SetStatus {
+                case_id,
+                status: r.status,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn move_place_of_stay(
@@ -476,33 +493,26 @@ pub async fn move_place_of_stay(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(
-            &user.0,
-            Action::MovePlaceOfStay,
-            &id,
-            "case.place_of_stay.set",
-        )
-        .await?;
-    let request: PlaceOfStayRequest = body.parse()?;
-    request.check()?;
-    let change = Change::MovePlaceOfStay {
-        case_id: id.clone(),
-        municipality_code: request.municipality_code,
-        address: request.address,
-    };
-    let audit = entry(
+    let case_id = id.clone();
+    change_case(
         &state,
         &user,
-        "case.place_of_stay.set",
         &id,
-        &access.facts.person_id,
+        Action::MovePlaceOfStay,
+        "case.place_of_stay.set",
         "place_of_stay",
-    );
-    state
-        .submit(command(&state, &user, change), vec![audit])
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::OK).await
+        StatusCode::OK,
+        body,
+        |r: PlaceOfStayRequest| {
+            r.check()?;
+            Ok(Change::MovePlaceOfStay {
+                case_id,
+                municipality_code: r.municipality_code,
+                address: r.address,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn add_observation(
@@ -511,33 +521,24 @@ pub async fn add_observation(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(&user.0, Action::AddObservation, &id, "case.observation.add")
-        .await?;
-    let request: ObservationRequest = body.parse()?;
-    let observation = request.check(state.clock.now(), user.0.role.wire_name())?;
-    let audit = entry(
+    let (case_id, now, role) = (id.clone(), state.clock.now(), user.0.role.wire_name());
+    change_case(
         &state,
         &user,
-        "case.observation.add",
         &id,
-        &access.facts.person_id,
+        Action::AddObservation,
+        "case.observation.add",
         "observations",
-    );
-    state
-        .submit(
-            command(
-                &state,
-                &user,
-                Change::AddObservation {
-                    case_id: id.clone(),
-                    observation,
-                },
-            ),
-            vec![audit],
-        )
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::CREATED).await
+        StatusCode::CREATED,
+        body,
+        |r: ObservationRequest| {
+            Ok(Change::AddObservation {
+                case_id,
+                observation: r.check(now, role)?,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn add_contact(
@@ -546,33 +547,24 @@ pub async fn add_contact(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(&user.0, Action::AddContact, &id, "case.contact.add")
-        .await?;
-    let request: ContactRequest = body.parse()?;
-    let contact = request.check(japan_date(state.clock.now()))?;
-    let audit = entry(
+    let (case_id, today) = (id.clone(), japan_date(state.clock.now()));
+    change_case(
         &state,
         &user,
-        "case.contact.add",
         &id,
-        &access.facts.person_id,
+        Action::AddContact,
+        "case.contact.add",
         "contacts",
-    );
-    state
-        .submit(
-            command(
-                &state,
-                &user,
-                Change::AddContact {
-                    case_id: id.clone(),
-                    contact,
-                },
-            ),
-            vec![audit],
-        )
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::CREATED).await
+        StatusCode::CREATED,
+        body,
+        |r: ContactRequest| {
+            Ok(Change::AddContact {
+                case_id,
+                contact: r.check(today)?,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn set_medical(
@@ -581,33 +573,24 @@ pub async fn set_medical(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(&user.0, Action::SetMedical, &id, "case.medical.set")
-        .await?;
-    let request: MedicalRequest = body.parse()?;
-    let medical = request.check(japan_date(state.clock.now()))?;
-    let audit = entry(
+    let (case_id, today) = (id.clone(), japan_date(state.clock.now()));
+    change_case(
         &state,
         &user,
-        "case.medical.set",
         &id,
-        &access.facts.person_id,
+        Action::SetMedical,
+        "case.medical.set",
         "medical",
-    );
-    state
-        .submit(
-            command(
-                &state,
-                &user,
-                Change::SetMedical {
-                    case_id: id.clone(),
-                    medical,
-                },
-            ),
-            vec![audit],
-        )
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::OK).await
+        StatusCode::OK,
+        body,
+        |r: MedicalRequest| {
+            Ok(Change::SetMedical {
+                case_id,
+                medical: r.check(today)?,
+            })
+        },
+    )
+    .await
 }
 
 pub async fn set_assignment(
@@ -616,31 +599,22 @@ pub async fn set_assignment(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> ApiResult<Response> {
-    let access = state
-        .authorize_case(&user.0, Action::SetAssignment, &id, "case.assignment.set")
-        .await?;
-    let request: AssignmentRequest = body.parse()?;
-    let assignment = request.check()?;
-    let audit = entry(
+    let case_id = id.clone();
+    change_case(
         &state,
         &user,
-        "case.assignment.set",
         &id,
-        &access.facts.person_id,
+        Action::SetAssignment,
+        "case.assignment.set",
         "assignment",
-    );
-    state
-        .submit(
-            command(
-                &state,
-                &user,
-                Change::SetAssignment {
-                    case_id: id.clone(),
-                    assignment,
-                },
-            ),
-            vec![audit],
-        )
-        .await?;
-    respond_with_case(&state, &id, access.view, StatusCode::OK).await
+        StatusCode::OK,
+        body,
+        |r: AssignmentRequest| {
+            Ok(Change::SetAssignment {
+                case_id,
+                assignment: r.check()?,
+            })
+        },
+    )
+    .await
 }
