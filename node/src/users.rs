@@ -1,6 +1,6 @@
 //! Adding and disabling users: shared by the admin API and the command line.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::audit::{Actor, AuditEntry, Outcome};
@@ -11,7 +11,7 @@ use crate::domain::{FieldError, Role, japan_date};
 use crate::log::{CommandLog, SubmitError};
 
 /// What a new user needs to log in the first time. Shown once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Credentials {
     pub user: String,
     pub role: Role,

@@ -297,3 +297,60 @@ async fn an_account_past_its_end_date_stops_working() {
     assert_eq!(node.login(&credentials).await.0, StatusCode::UNAUTHORIZED);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn admins_add_users_over_the_api_with_the_role_rules_enforced() {
+    let node = TestNode::start().await;
+    let admin = node.enrol(&node.admin).await;
+    let (status, body) = admin
+        .post(
+            "/api/v1/users",
+            json!({"id": "acme.suzuki", "role": "contractor", "organisation": "acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"].as_str().unwrap().starts_with("until:"),
+        "{body}"
+    );
+    let (status, body) = admin
+        .post("/api/v1/users", json!({"id": "Bad Id", "role": "staff"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = admin
+        .post("/api/v1/users", json!({"id": "x", "role": "ministry"}))
+        .await;
+    assert!(
+        body["message"].as_str().unwrap().starts_with("role:"),
+        "{status} {body}"
+    );
+    let (status, created) = admin
+        .post("/api/v1/users", json!({"id": "acme.suzuki", "role": "contractor", "organisation": "acme", "until": "2099-03-31"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _) = admin
+        .post(
+            "/api/v1/users",
+            json!({"id": "acme.suzuki", "role": "staff"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "ids are unique");
+    let credentials: renkei_node::users::Credentials = serde_json::from_value(created).unwrap();
+    let contractor = node.enrol(&credentials).await;
+    let (_, me) = contractor.get("/api/v1/me").await;
+    assert_eq!(me["role"], "contractor");
+    assert_eq!(me["organisation"], "acme");
+    let (_, users) = admin.get("/api/v1/users").await;
+    let listed: Vec<&str> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["acme.suzuki", "admin"]);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no password hashes or secrets in the list"
+    );
+    node.stop().await;
+}
