@@ -1,5 +1,11 @@
-//! Wire types and the QUIC transport between Renkei nodes.
-//!
-//! This crate is where the federation protocol will live (ALPN `renkei/1`,
-//! postcard envelopes, durable outbox delivery); it holds no code yet. Node
-//! identities and mutual-TLS configurations already exist in `renkei-ca`.
+//! Wire types, the directory of nodes, and the QUIC transport between
+//! Renkei nodes. Knows nothing of the node's store: the node hands it
+//! envelopes to send and receives envelopes through [`transport::Inbox`].
+
+pub mod directory;
+pub mod transport;
+pub mod wire;
+
+pub use directory::{Directory, NodeKind};
+pub use transport::{Inbox, SendError, Transport};
+pub use wire::{Body, Envelope, Refusal, Reply, StatutoryReport};
