@@ -219,6 +219,10 @@ impl Trust {
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(self.client_verifier())
             .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+        // No session resumption: a resumed session skips the client
+        // certificate check, which would let a revoked peer back in.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
@@ -235,6 +239,8 @@ impl Trust {
             .dangerous()
             .with_custom_certificate_verifier(self.server_verifier())
             .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
+        // Every connection proves its certificates afresh (see server_config).
+        config.resumption = rustls::client::Resumption::disabled();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(config)
     }
