@@ -43,9 +43,17 @@ async fn handshake(
     client_config: rustls::ClientConfig,
     dial: &str,
 ) -> Outcome {
-    let acceptor = TlsAcceptor::from(Arc::new(
-        server_trust.server_config(server_id, ALPN).unwrap(),
-    ));
+    let server_config = Arc::new(server_trust.server_config(server_id, ALPN).unwrap());
+    handshake_with(server_config, Arc::new(client_config), dial).await
+}
+
+/// A handshake with configs the caller keeps, as a long-running node does.
+async fn handshake_with(
+    server_config: Arc<rustls::ServerConfig>,
+    client_config: Arc<rustls::ClientConfig>,
+    dial: &str,
+) -> Outcome {
+    let acceptor = TlsAcceptor::from(server_config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
@@ -65,7 +73,7 @@ async fn handshake(
             Err(e) => Err(e.to_string()),
         }
     });
-    let connector = TlsConnector::from(Arc::new(client_config));
+    let connector = TlsConnector::from(client_config);
     let tcp = TcpStream::connect(addr).await.unwrap();
     let client = async {
         let mut tls = connector
@@ -212,20 +220,22 @@ async fn a_revoked_certificate_is_refused_after_the_crl_is_reloaded_at_run_time(
     let crl = f.ca.crl_pem(7).unwrap().into_bytes();
     let trust = Trust::new(f.ca.root_pem().as_bytes(), &[crl]).unwrap();
     let server_identity = identity(&minato);
-    let client = trust.client_config(&identity(&shinjuku), ALPN).unwrap();
-    assert!(
-        handshake(&server_identity, &trust, client.clone(), "hc-13103")
-            .await
-            .server
-            .is_ok()
-    );
+    // One server config and one client config throughout, as in a running
+    // node: a session from an earlier handshake must not let the revoked
+    // peer resume without its certificate being checked again.
+    let server_config = Arc::new(trust.server_config(&server_identity, ALPN).unwrap());
+    let client = Arc::new(trust.client_config(&identity(&shinjuku), ALPN).unwrap());
+    for _ in 0..2 {
+        let outcome = handshake_with(server_config.clone(), client.clone(), "hc-13103").await;
+        assert!(outcome.server.is_ok());
+    }
 
     f.ca.revoke(&RevokeTarget::Node("hc-13104".into())).unwrap();
     trust
         .set_crls(&[f.ca.crl_pem(7).unwrap().into_bytes()])
         .unwrap();
     // Same process, same configs: the next handshake sees the new CRL.
-    let outcome = handshake(&server_identity, &trust, client, "hc-13103").await;
+    let outcome = handshake_with(server_config, client, "hc-13103").await;
     let err = outcome.server.unwrap_err();
     assert!(err.contains("Revoked"), "{err}");
     assert!(matches!(

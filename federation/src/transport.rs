@@ -29,8 +29,19 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Receives messages that passed every transport check.
 pub trait Inbox: Send + Sync + 'static {
     /// Records the message durably (and idempotently: a duplicate is no
-    /// error). `Err` means "not now" and the sender will try again.
-    fn receive(&self, envelope: Envelope) -> impl Future<Output = Result<(), String>> + Send;
+    /// error).
+    fn receive(&self, envelope: Envelope) -> impl Future<Output = Result<(), InboxError>> + Send;
+}
+
+/// Why an inbox did not record a message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InboxError {
+    /// Not now: the sender will try again.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Never: the contents break the receiver's rules.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +311,8 @@ impl Transport {
         let message_id = envelope.message_id;
         match inbox.receive(envelope).await {
             Ok(()) => Reply::Ack { message_id },
-            Err(detail) => refuse(id, Refusal::Unavailable, detail),
+            Err(InboxError::Unavailable(detail)) => refuse(id, Refusal::Unavailable, detail),
+            Err(InboxError::Invalid(detail)) => refuse(id, Refusal::Invalid, detail),
         }
     }
 

@@ -115,6 +115,8 @@ pub enum Refusal {
     NotPermitted,
     /// The receiver could not record it now; send again later.
     Unavailable,
+    /// Well-formed, but its contents break the receiver's rules.
+    Invalid,
 }
 
 impl Refusal {

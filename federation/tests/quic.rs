@@ -20,7 +20,7 @@ struct Recorder {
 }
 
 impl Inbox for Recorder {
-    async fn receive(&self, envelope: Envelope) -> Result<(), String> {
+    async fn receive(&self, envelope: Envelope) -> Result<(), renkei_federation::InboxError> {
         if self
             .seen
             .lock()

@@ -31,6 +31,8 @@ pub enum Action {
     IssueSelfReportLink,
     ReadAudit,
     ManageUsers,
+    /// The federation's delivery status (no record data).
+    ViewFederation,
 }
 
 /// How the actor stands to one case.
@@ -63,7 +65,7 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Option<View> {
     match role {
         // Staff of the centre act on every case the centre holds.
         Role::Staff => match action {
-            ReadAudit | ManageUsers => None,
+            ReadAudit | ManageUsers | ViewFederation => None,
             _ => Some(View::Full),
         },
         // A medical institution notifies, adds tests and keeps hospital
@@ -82,7 +84,7 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Option<View> {
             _ => None,
         },
         Role::Admin => match action {
-            ReadAudit | ManageUsers => Some(View::None),
+            ReadAudit | ManageUsers | ViewFederation => Some(View::None),
             _ => None,
         },
         // The ministry works on the national node, not on a centre's records.

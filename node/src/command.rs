@@ -171,6 +171,12 @@ pub enum Change {
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
     },
+    /// A statutory report received from a centre (national node).
+    ReceiveReport {
+        sender: String,
+        message_id: uuid::Uuid,
+        report: renkei_federation::StatutoryReport,
+    },
 }
 
 impl Change {
@@ -190,17 +196,52 @@ impl Change {
             Change::SetMedical { .. } => "set_medical",
             Change::SetAssignment { .. } => "set_assignment",
             Change::IssueSelfReportLink { .. } => "issue_self_report_link",
+            Change::ReceiveReport { .. } => "receive_report",
+        }
+    }
+
+    /// The cases whose statutory report this change alters: the one place
+    /// that decides when a new report revision goes to the national node.
+    pub fn reported_cases(&self) -> Vec<&str> {
+        match self {
+            Change::RegisterCase(case) => {
+                let mut cases = vec![case.case_id.as_str()];
+                // The superseded notification is withdrawn in its own report.
+                cases.extend(case.supersedes.as_deref());
+                cases
+            }
+            Change::UpdateNotification { case_id, .. }
+            | Change::AddTests { case_id, .. }
+            | Change::Confirm { case_id, .. }
+            | Change::SetStatus { case_id, .. }
+            | Change::MovePlaceOfStay { case_id, .. }
+            | Change::SetMedical { case_id, .. } => vec![case_id.as_str()],
+            _ => Vec::new(),
         }
     }
 }
 
-/// A change with who made it and when.
+/// A change with who made it and when, and the statutory reports it sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub actor: String,
     pub change: Change,
+    /// Reports to queue in the outbox after the change, in this transaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<crate::reports::ReportTicket>,
+}
+
+impl Command {
+    pub fn new(at: OffsetDateTime, actor: &str, change: Change) -> Self {
+        Self {
+            at,
+            actor: actor.to_string(),
+            change,
+            reports: Vec::new(),
+        }
+    }
 }
 
 /// Why a command could not be applied.
@@ -435,6 +476,13 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
+        Change::ReceiveReport {
+            sender,
+            message_id,
+            report,
+        } => {
+            crate::reports::store_received(conn, sender, *message_id, report, &at).await?;
+        }
         Change::IssueSelfReportLink {
             case_id,
             token_hash,
@@ -450,6 +498,9 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
                 .execute(&mut *conn)
                 .await?;
         }
+    }
+    for ticket in &command.reports {
+        crate::reports::queue(conn, ticket, command.at).await?;
     }
     Ok(())
 }

@@ -30,6 +30,9 @@ pub struct Config {
     pub sessions: SessionConfig,
     #[serde(default)]
     pub self_report: SelfReportConfig,
+    /// Present when the node takes part in a federation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<crate::federation::FederationConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +102,7 @@ impl Config {
             http: HttpConfig::default(),
             sessions: SessionConfig::default(),
             self_report: SelfReportConfig::default(),
+            federation: None,
         }
     }
 
@@ -110,9 +114,12 @@ impl Config {
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
         renkei_ca::node_id::validate(&config.node_id)
             .map_err(|e| anyhow::anyhow!("config {}: node_id: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if config.data_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
+        }
+        if let Some(federation) = &mut config.federation {
+            federation.resolve_paths(base);
         }
         Ok(config)
     }
@@ -149,7 +156,7 @@ absolute_lifetime = "{absolute}"
 [self_report]
 # How long a patient's self-report link works.
 link_lifetime = "{link}"
-"#,
+{federation}"#,
             node_id = self.node_id,
             kind = match self.kind {
                 NodeKind::HealthCentre => "health-centre",
@@ -161,6 +168,21 @@ link_lifetime = "{link}"
             idle = humantime::format_duration(self.sessions.idle_timeout),
             absolute = humantime::format_duration(self.sessions.absolute_lifetime),
             link = humantime::format_duration(self.self_report.link_lifetime),
+            federation = match &self.federation {
+                None => "\n# To join a federation, add a [federation] section (see deploy/).\n"
+                    .to_string(),
+                Some(f) => format!(
+                    "\n[federation]\nquic_listen = \"{}\"\ndirectory = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nca = \"{}\"\ncrl = \"{}\"\nmax_backoff = \"{}\"\ncrl_check_interval = \"{}\"\n",
+                    f.quic_listen,
+                    f.directory.display(),
+                    f.certificate.display(),
+                    f.key.display(),
+                    f.ca.display(),
+                    f.crl.display(),
+                    humantime::format_duration(f.max_backoff),
+                    humantime::format_duration(f.crl_check_interval),
+                ),
+            },
         )
     }
 }

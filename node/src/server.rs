@@ -11,6 +11,7 @@ use crate::api::{self, AppState};
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::federation::Federation;
 use crate::log::LocalLog;
 use crate::store;
 
@@ -19,12 +20,19 @@ pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let path = config.database_path();
     let pool = store::open(&path).await?;
     let log = LocalLog::start(store::open_writer(&path).await?).await?;
+    let federation = match &config.federation {
+        Some(f) => Some(
+            Federation::start(&config.node_id, f, pool.clone(), log.clone(), clock.clone()).await?,
+        ),
+        None => None,
+    };
     Ok(AppState {
         pool,
         log,
         config: Arc::new(config),
         throttle: Arc::new(LoginThrottle::default()),
         clock,
+        federation,
     })
 }
 
@@ -38,6 +46,9 @@ pub async fn run(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    if let Some(federation) = &state.federation {
+        federation.shutdown().await;
+    }
     state.pool.close().await;
     Ok(())
 }

@@ -109,6 +109,7 @@ pub async fn add<L: CommandLog>(
     .await
     .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
     let command = Command {
+        reports: Vec::new(),
         at: now,
         actor: actor.id.clone(),
         change: Change::CreateUser(NewUser {
@@ -141,6 +142,7 @@ pub async fn disable<L: CommandLog>(
     user_id: &str,
 ) -> Result<(), UserError> {
     let command = Command {
+        reports: Vec::new(),
         at: now,
         actor: actor.id.clone(),
         change: Change::DisableUser {

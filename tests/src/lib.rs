@@ -19,6 +19,8 @@ use time::Date;
 /// The password every test user sets after first login.
 pub const PASSWORD: &str = "synthetic-test-password";
 
+pub mod federation;
+
 /// A running node.
 pub struct TestNode {
     pub dir: tempfile::TempDir,
@@ -49,12 +51,22 @@ impl TestNode {
         let admin = renkei_node::cli::init_node(&config_path, None, None, "admin")
             .await
             .expect("init");
+        Self::launch(dir, admin, Clock::default()).await
+    }
+
+    /// Starts a node again on the directory (config and database) of one
+    /// that was stopped with [`TestNode::stop_keeping_data`].
+    pub async fn restart(stopped: StoppedNode) -> Self {
+        Self::launch(stopped.dir, stopped.admin, stopped.clock).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, admin: Credentials, clock: Clock) -> Self {
+        let config_path = dir.path().join("node.toml");
         let config = Config::load(&config_path).unwrap();
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let clock = Clock::default();
         let state = renkei_node::server::open(config, clock.clone())
             .await
             .expect("open node");
@@ -190,13 +202,49 @@ impl TestNode {
     }
 
     /// Stops the server and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the node (HTTP, QUIC, database) but keeps its directory.
+    pub async fn stop_keeping_data(mut self) -> StoppedNode {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             server.await.unwrap();
         }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        StoppedNode {
+            dir,
+            admin: self.admin.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// A stopped node's data, to start it again.
+pub struct StoppedNode {
+    dir: tempfile::TempDir,
+    admin: Credentials,
+    clock: Clock,
+}
+
+/// Waits until `check` returns `Some`, polling; fails after 30 s with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

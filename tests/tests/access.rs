@@ -175,6 +175,12 @@ async fn each_role_reaches_exactly_what_it_should() {
             [403, 403, 403, 403, 403, 403, 200],
         ),
         row(
+            Method::GET,
+            "/api/v1/federation/status".into(),
+            None,
+            [403, 403, 403, 403, 403, 403, 200],
+        ),
+        row(
             Method::POST,
             "/api/v1/users/staff.a/disable".into(),
             None,

@@ -135,3 +135,20 @@ pub async fn query_audit(
     state.record(vec![entry]).await?;
     Ok(Json(serde_json::json!({ "items": entries })).into_response())
 }
+
+pub async fn federation_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::ViewFederation, "federation.status")
+        .await?;
+    let body = match &state.federation {
+        None => serde_json::json!({ "node": state.config.node_id, "enabled": false, "peers": [] }),
+        Some(federation) => {
+            let peers = federation.status(&state.pool, &state.clock).await?;
+            serde_json::json!({ "node": state.config.node_id, "enabled": true, "peers": peers })
+        }
+    };
+    Ok(Json(body).into_response())
+}

@@ -49,6 +49,7 @@ async fn respond_with_case(
 
 fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
     Command {
+        reports: Vec::new(),
         at: state.clock.now(),
         actor: user.0.id.clone(),
         change,

@@ -222,6 +222,7 @@ pub async fn change_password(
     .ok_or_else(|| ApiError::field("current", "is not your current password"))?;
     let now = state.clock.now();
     let command = Command {
+        reports: Vec::new(),
         at: now,
         actor: user.id.clone(),
         change: Change::SetPassword {

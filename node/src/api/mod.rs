@@ -39,6 +39,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
     pub clock: Clock,
+    pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
 /// Every endpoint: method, path, summary, and who may call it.
@@ -184,6 +185,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Query the audit trail (the query is itself audited)",
         "admin",
     ),
+    (
+        "GET",
+        "/api/v1/federation/status",
+        "Per peer: connected, outbox depth, oldest pending age, last error",
+        "admin",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -232,6 +239,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/users/{id}/disable", post(admin::disable_user))
         .route("/api/v1/audit", get(admin::query_audit))
+        .route("/api/v1/federation/status", get(admin::federation_status))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -270,12 +278,26 @@ impl AppState {
         Ok(())
     }
 
-    /// Submits a command with its audit entries.
-    pub async fn submit(&self, command: Command, entries: Vec<AuditEntry>) -> ApiResult<Receipt> {
-        Ok(self
+    /// Submits a command with its audit entries. The statutory reports the
+    /// change requires are attached here, so they are queued in the same
+    /// transaction.
+    pub async fn submit(
+        &self,
+        mut command: Command,
+        entries: Vec<AuditEntry>,
+    ) -> ApiResult<Receipt> {
+        if let Some(federation) = &self.federation {
+            command.reports = federation.report_tickets(&command.change);
+        }
+        let queued = !command.reports.is_empty();
+        let receipt = self
             .log
             .submit(Submission::command(command, entries))
-            .await?)
+            .await?;
+        if let (true, Some(federation)) = (queued, &self.federation) {
+            federation.outbox_changed();
+        }
+        Ok(receipt)
     }
 
     /// Decides an action that is not about one case; a refusal is audited.

@@ -38,6 +38,7 @@ pub async fn issue(
         .map_err(ApiError::internal)?;
     let expires_at = now + lifetime;
     let command = Command {
+        reports: Vec::new(),
         at: now,
         actor: user.0.id.clone(),
         change: Change::IssueSelfReportLink {
@@ -110,6 +111,7 @@ pub async fn report(
     let now = state.clock.now();
     let observation = request.check(now, "patient")?;
     let command = Command {
+        reports: Vec::new(),
         at: now,
         actor: "self-report".into(),
         change: Change::AddObservation {

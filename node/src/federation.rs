@@ -1,0 +1,396 @@
+//! The node's side of the federation: starting the QUIC transport, the
+//! inbox that applies received messages as commands, one delivery worker per
+//! peer draining the outbox in order, and the CRL watcher.
+//!
+//! **Invariant:** an outbox row is marked delivered only after the peer's
+//! ack, which the peer sends only after its own commit; a crash anywhere
+//! leaves the row pending and it is sent again (the peer de-duplicates).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use renkei_ca::{NodeIdentity, Trust};
+use renkei_federation::transport::InboxError;
+use renkei_federation::{Body, Directory, Envelope, Inbox, NodeKind, Transport};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::command::{Change, Command};
+use crate::log::{CommandLog, LocalLog, Submission, SubmitError};
+use crate::reports::{self, ReportTicket};
+use crate::time_fmt;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The UDP address QUIC listens on (the directory's entry for this node).
+    pub quic_listen: SocketAddr,
+    /// The directory of nodes (TOML). Relative paths are relative to the config file.
+    pub directory: PathBuf,
+    /// This node's certificate and key, from `renkei ca issue`.
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    /// The federation root certificate.
+    pub ca: PathBuf,
+    /// The current CRL; re-read while running.
+    pub crl: PathBuf,
+    /// The longest wait between delivery attempts to an unreachable peer.
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// How often the CRL file is checked for a new version.
+    #[serde(default = "default_crl_check", with = "humantime_serde")]
+    pub crl_check_interval: Duration,
+}
+
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_crl_check() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl FederationConfig {
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for path in [
+            &mut self.directory,
+            &mut self.certificate,
+            &mut self.key,
+            &mut self.ca,
+            &mut self.crl,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+}
+
+/// The wait before delivery attempt `attempts + 1`: exponential from 200 ms,
+/// capped, with ±20 % jitter so many senders do not retry in step. `jitter`
+/// is a number in [0, 1) supplied by the caller.
+pub fn backoff(attempts: u32, max: Duration, jitter: f64) -> Duration {
+    let base = Duration::from_millis(200).saturating_mul(1u32 << attempts.min(16));
+    let capped = base.min(max);
+    capped.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+/// A running federation.
+pub struct Federation {
+    pub node_id: String,
+    pub kind: NodeKind,
+    pub transport: Arc<Transport>,
+    pub directory: Arc<Directory>,
+    outbox_changed: Arc<Notify>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Federation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Federation")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies received messages as commands.
+struct NodeInbox {
+    log: LocalLog,
+    clock: Clock,
+}
+
+impl Inbox for NodeInbox {
+    async fn receive(&self, envelope: Envelope) -> Result<(), InboxError> {
+        let Body::StatutoryReport(report) = envelope.body;
+        reports::check_received(&envelope.sender, &report).map_err(InboxError::Invalid)?;
+        let command = Command::new(
+            self.clock.now(),
+            &format!("node:{}", envelope.sender),
+            Change::ReceiveReport {
+                sender: envelope.sender,
+                message_id: envelope.message_id,
+                report,
+            },
+        );
+        match self
+            .log
+            .submit(Submission::command(command, Vec::new()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SubmitError::Refused(e)) => Err(InboxError::Invalid(e.to_string())),
+            Err(SubmitError::Unavailable(e)) => Err(InboxError::Unavailable(e)),
+        }
+    }
+}
+
+impl Federation {
+    /// Starts the transport, the inbox, the delivery workers and the CRL watcher.
+    pub async fn start(
+        node_id: &str,
+        config: &FederationConfig,
+        pool: SqlitePool,
+        log: LocalLog,
+        clock: Clock,
+    ) -> anyhow::Result<Arc<Self>> {
+        let directory = Arc::new(Directory::load(&config.directory)?);
+        let me = directory.node(node_id).with_context(|| {
+            format!(
+                "node `{node_id}` is not in the directory {}",
+                config.directory.display()
+            )
+        })?;
+        let identity = NodeIdentity::load(&config.certificate, &config.key)?;
+        if identity.node_id != node_id {
+            anyhow::bail!(
+                "the certificate is for `{}`, but this node is `{node_id}`",
+                identity.node_id
+            );
+        }
+        let root = std::fs::read(&config.ca)
+            .with_context(|| format!("reading {}", config.ca.display()))?;
+        let crl = std::fs::read(&config.crl)
+            .with_context(|| format!("reading {}", config.crl.display()))?;
+        let trust = Trust::new(&root, std::slice::from_ref(&crl))?;
+        let socket = std::net::UdpSocket::bind(config.quic_listen)
+            .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
+        let transport = Transport::bind(socket, &identity, trust, directory.clone())?;
+        transport.serve(Arc::new(NodeInbox {
+            log,
+            clock: clock.clone(),
+        }));
+        let federation = Arc::new(Self {
+            node_id: node_id.to_string(),
+            kind: me.kind,
+            transport,
+            directory: directory.clone(),
+            outbox_changed: Arc::new(Notify::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = Vec::new();
+        for peer in directory.nodes().filter(|n| n.id != node_id) {
+            tasks.push(tokio::spawn(deliver(
+                federation.clone(),
+                pool.clone(),
+                clock.clone(),
+                peer.id.clone(),
+                config.max_backoff,
+            )));
+        }
+        tasks.push(tokio::spawn(watch_crl(
+            federation.clone(),
+            config.crl.clone(),
+            crl,
+            config.crl_check_interval,
+        )));
+        *federation.tasks.lock().expect("tasks lock") = tasks;
+        tracing::info!(node = node_id, quic = %config.quic_listen, "federation started");
+        Ok(federation)
+    }
+
+    /// Tickets for the statutory reports a change sends (health centres only).
+    pub fn report_tickets(&self, change: &Change) -> Vec<ReportTicket> {
+        let Some(national) = self
+            .directory
+            .national()
+            .filter(|_| self.kind == NodeKind::HealthCentre)
+        else {
+            return Vec::new();
+        };
+        change
+            .reported_cases()
+            .into_iter()
+            .map(|case_id| ReportTicket {
+                message_id: uuid::Uuid::now_v7(),
+                case_id: case_id.to_string(),
+                sender: self.node_id.clone(),
+                recipient: national.id.clone(),
+            })
+            .collect()
+    }
+
+    /// Wakes the delivery workers after a commit that queued messages.
+    pub fn outbox_changed(&self) {
+        self.outbox_changed.notify_waiters();
+    }
+
+    pub async fn status(
+        &self,
+        pool: &SqlitePool,
+        clock: &Clock,
+    ) -> Result<Vec<PeerStatus>, sqlx::Error> {
+        let now = clock.now();
+        let mut peers = Vec::new();
+        for node in self.directory.nodes().filter(|n| n.id != self.node_id) {
+            let row = sqlx::query(
+                "SELECT COUNT(*) FILTER (WHERE state = 'pending'), MIN(created_at) FILTER (WHERE state = 'pending'), \
+                 COUNT(*) FILTER (WHERE state = 'delivered'), COUNT(*) FILTER (WHERE state = 'rejected'), \
+                 (SELECT last_error FROM outbox WHERE recipient = ?1 AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1) \
+                 FROM outbox WHERE recipient = ?1",
+            )
+            .bind(&node.id)
+            .fetch_one(pool)
+            .await?;
+            let oldest: Option<String> = row.get(1);
+            peers.push(PeerStatus {
+                peer: node.id.clone(),
+                kind: match node.kind {
+                    NodeKind::HealthCentre => "health-centre",
+                    NodeKind::National => "national",
+                },
+                connected: self.transport.is_connected(&node.id),
+                outbox_depth: row.get(0),
+                oldest_pending_age_seconds: oldest
+                    .and_then(|t| time_fmt::parse_instant(&t))
+                    .map(|t| (now - t).whole_seconds().max(0)),
+                delivered: row.get(2),
+                rejected: row.get(3),
+                last_error: row.get(4),
+            });
+        }
+        Ok(peers)
+    }
+
+    pub async fn shutdown(&self) {
+        for task in self.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+        self.transport.shutdown().await;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    pub peer: String,
+    pub kind: &'static str,
+    pub connected: bool,
+    pub outbox_depth: i64,
+    pub oldest_pending_age_seconds: Option<i64>,
+    pub delivered: i64,
+    pub rejected: i64,
+    pub last_error: Option<String>,
+}
+
+/// Sends one peer's outbox in order, one message at a time.
+async fn deliver(
+    federation: Arc<Federation>,
+    pool: SqlitePool,
+    clock: Clock,
+    peer: String,
+    max_backoff: Duration,
+) {
+    loop {
+        let next = sqlx::query("SELECT seq, envelope, attempts, next_attempt_at FROM outbox WHERE recipient = ? AND state = 'pending' ORDER BY seq LIMIT 1")
+            .bind(&peer)
+            .fetch_optional(&pool)
+            .await;
+        let row = match next {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                wait(&federation, Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%peer, %error, "cannot read the outbox");
+                wait(&federation, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let seq: i64 = row.get(0);
+        let attempts: i64 = row.get(2);
+        let due = time_fmt::parse_instant(row.get(3)).unwrap_or_else(|| clock.now());
+        let now = clock.now();
+        if due > now {
+            let wait_for = (due - now).try_into().unwrap_or(Duration::from_millis(100));
+            tokio::time::sleep(wait_for.min(Duration::from_millis(500))).await;
+            continue;
+        }
+        let outcome = match Envelope::decode(row.get::<&[u8], _>(1)) {
+            Ok(envelope) => federation.transport.send(&envelope).await,
+            Err(e) => Err(renkei_federation::SendError::Protocol {
+                peer: peer.clone(),
+                detail: format!("stored envelope: {e}"),
+            }),
+        };
+        let now_text = time_fmt::instant(clock.now());
+        let update = match &outcome {
+            Ok(()) => sqlx::query("UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?")
+                .bind(&now_text)
+                .bind(seq),
+            Err(e) if e.is_retryable() => {
+                let delay = backoff(attempts as u32, max_backoff, rand::random::<f64>());
+                let due = clock.now() + time::Duration::try_from(delay).unwrap_or(time::Duration::SECOND);
+                tracing::debug!(%peer, error = %e, ?delay, "delivery failed; will retry");
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ?")
+                    .bind(time_fmt::instant(due))
+                    .bind(e.to_string())
+                    .bind(seq)
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "message refused for good; moved aside");
+                sqlx::query("UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?")
+                    .bind(e.to_string())
+                    .bind(seq)
+            }
+        };
+        if let Err(error) = update.execute(&pool).await {
+            tracing::error!(%peer, %error, "cannot record a delivery outcome");
+            wait(&federation, Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn wait(federation: &Federation, at_most: Duration) {
+    let _ = tokio::time::timeout(at_most, federation.outbox_changed.notified()).await;
+}
+
+/// Re-reads the CRL file and installs a changed CRL, closing connections of
+/// peers that are now revoked.
+async fn watch_crl(
+    federation: Arc<Federation>,
+    path: PathBuf,
+    mut current: Vec<u8>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(fresh) = std::fs::read(&path) else {
+            tracing::warn!(path = %path.display(), "cannot read the CRL; keeping the current one");
+            continue;
+        };
+        if fresh == current {
+            continue;
+        }
+        match federation
+            .transport
+            .reload_crls(std::slice::from_ref(&fresh))
+        {
+            Ok(closed) => {
+                tracing::info!(closed, "installed a new CRL");
+                current = fresh;
+            }
+            Err(error) => tracing::warn!(%error, "refused a new CRL; keeping the current one"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let max = Duration::from_secs(30);
+        assert_eq!(backoff(0, max, 0.5), Duration::from_millis(200));
+        assert_eq!(backoff(3, max, 0.5), Duration::from_millis(1600));
+        assert_eq!(backoff(20, max, 0.5), max);
+        assert_eq!(backoff(20, max, 0.0), max.mul_f64(0.8));
+        assert!(backoff(20, max, 0.999) < max.mul_f64(1.2));
+    }
+}

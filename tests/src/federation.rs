@@ -1,0 +1,162 @@
+//! A whole federation for tests: a real CA, certificates and CRL, a
+//! directory with real loopback ports, and real nodes talking QUIC.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use renkei_ca::Authority;
+use renkei_node::config::NodeKind;
+use renkei_node::federation::FederationConfig;
+
+use crate::{StoppedNode, TestNode};
+
+/// One node of a test federation: id, kind, municipalities served, names.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: &'static str,
+    pub national: bool,
+    pub municipalities: &'static [&'static str],
+}
+
+pub const NATIONAL: Member = Member {
+    id: "national",
+    national: true,
+    municipalities: &[],
+};
+pub const MINATO: Member = Member {
+    id: "hc-13103",
+    national: false,
+    municipalities: &["131032"],
+};
+pub const SHINJUKU: Member = Member {
+    id: "hc-13104",
+    national: false,
+    municipalities: &["131041"],
+};
+pub const SETAGAYA: Member = Member {
+    id: "hc-13112",
+    national: false,
+    municipalities: &["131121"],
+};
+
+pub struct TestFederation {
+    pub dir: tempfile::TempDir,
+    pub ca: Authority,
+    pub running: BTreeMap<String, TestNode>,
+    stopped: BTreeMap<String, StoppedNode>,
+}
+
+/// Reserves a loopback UDP port (the node binds it again when it starts).
+fn free_udp_port() -> std::net::SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl TestFederation {
+    pub async fn start(members: &[Member]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = Authority::init(&dir.path().join("ca"), "Test federation", None).unwrap();
+        let crl_path = dir.path().join("federation.crl");
+        std::fs::write(&crl_path, ca.crl_pem(7).unwrap()).unwrap();
+        let ca_path = dir.path().join("ca").join("ca.pem");
+        let mut directory = String::new();
+        let mut addresses = BTreeMap::new();
+        for m in members {
+            let addr = free_udp_port();
+            addresses.insert(m.id, addr);
+            let codes: Vec<String> = m
+                .municipalities
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect();
+            directory.push_str(&format!(
+                "[[node]]\nid = \"{}\"\nkind = \"{}\"\nname_ja = \"{}\"\nname_en = \"{}\"\nquic = \"{addr}\"\nmunicipalities = [{}]\n\n",
+                m.id,
+                if m.national { "national" } else { "health-centre" },
+                m.id,
+                m.id,
+                codes.join(", ")
+            ));
+        }
+        let directory_path = dir.path().join("directory.toml");
+        std::fs::write(&directory_path, directory).unwrap();
+        let mut running = BTreeMap::new();
+        for m in members {
+            let out = dir.path().join("certs").join(m.id);
+            std::fs::create_dir_all(&out).unwrap();
+            let issued = ca.issue(m.id, 30).unwrap();
+            std::fs::write(out.join("node.pem"), &issued.cert_pem).unwrap();
+            renkei_ca::keyfile::write_private(&out.join("node.key"), issued.key_pem.as_bytes())
+                .unwrap();
+            let federation = FederationConfig {
+                quic_listen: addresses[m.id],
+                directory: directory_path.clone(),
+                certificate: out.join("node.pem"),
+                key: out.join("node.key"),
+                ca: ca_path.clone(),
+                crl: crl_path.clone(),
+                max_backoff: Duration::from_millis(500),
+                crl_check_interval: Duration::from_millis(200),
+            };
+            let member = m.clone();
+            let node = TestNode::start_with(move |c| {
+                c.node_id = member.id.to_string();
+                c.kind = if member.national {
+                    NodeKind::National
+                } else {
+                    NodeKind::HealthCentre
+                };
+                c.federation = Some(federation);
+            })
+            .await;
+            running.insert(m.id.to_string(), node);
+        }
+        Self {
+            dir,
+            ca,
+            running,
+            stopped: BTreeMap::new(),
+        }
+    }
+
+    pub fn node(&self, id: &str) -> &TestNode {
+        self.running
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} is not running"))
+    }
+
+    /// Stops a node, keeping its data.
+    pub async fn stop(&mut self, id: &str) {
+        let node = self.running.remove(id).expect("running");
+        self.stopped
+            .insert(id.to_string(), node.stop_keeping_data().await);
+    }
+
+    /// Starts a stopped node again, on the same database and ports.
+    pub async fn restart(&mut self, id: &str) {
+        let stopped = self.stopped.remove(id).expect("stopped");
+        self.running
+            .insert(id.to_string(), TestNode::restart(stopped).await);
+    }
+
+    /// Revokes a node and publishes the new CRL where every node reads it.
+    pub fn revoke(&mut self, id: &str) {
+        self.ca
+            .revoke(&renkei_ca::RevokeTarget::Node(id.to_string()))
+            .unwrap();
+        std::fs::write(self.crl_path(), self.ca.crl_pem(7).unwrap()).unwrap();
+    }
+
+    pub fn crl_path(&self) -> PathBuf {
+        self.dir.path().join("federation.crl")
+    }
+
+    pub async fn shutdown(mut self) {
+        for (_, node) in std::mem::take(&mut self.running) {
+            node.stop().await;
+        }
+    }
+}
