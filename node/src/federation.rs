@@ -134,6 +134,7 @@ impl Federation {
     /// Starts the transport, the inbox, the delivery workers and the CRL watcher.
     pub async fn start(
         node_id: &str,
+        kind: crate::config::NodeKind,
         config: &FederationConfig,
         pool: SqlitePool,
         log: LocalLog,
@@ -146,6 +147,16 @@ impl Federation {
                 config.directory.display()
             )
         })?;
+        let configured = match kind {
+            crate::config::NodeKind::HealthCentre => NodeKind::HealthCentre,
+            crate::config::NodeKind::National => NodeKind::National,
+        };
+        if me.kind != configured {
+            anyhow::bail!(
+                "this node is configured as {configured:?} but the directory lists `{node_id}` as {:?}",
+                me.kind
+            );
+        }
         let identity = NodeIdentity::load(&config.certificate, &config.key)?;
         if identity.node_id != node_id {
             anyhow::bail!(
@@ -175,12 +186,15 @@ impl Federation {
         });
         let mut tasks = Vec::new();
         for peer in directory.nodes().filter(|n| n.id != node_id) {
-            tasks.push(tokio::spawn(deliver(
-                federation.clone(),
-                pool.clone(),
-                clock.clone(),
-                peer.id.clone(),
-                config.max_backoff,
+            tasks.push(tokio::spawn(tracing::Instrument::instrument(
+                deliver(
+                    federation.clone(),
+                    pool.clone(),
+                    clock.clone(),
+                    peer.id.clone(),
+                    config.max_backoff,
+                ),
+                tracing::info_span!("deliver", node = node_id, peer = %peer.id),
             )));
         }
         tasks.push(tokio::spawn(watch_crl(
@@ -319,6 +333,9 @@ async fn deliver(
             }),
         };
         let now_text = time_fmt::instant(clock.now());
+        if outcome.is_ok() && attempts > 0 {
+            tracing::info!(%peer, attempts = attempts + 1, "delivered after retrying");
+        }
         let update = match &outcome {
             Ok(()) => sqlx::query("UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?")
                 .bind(&now_text)

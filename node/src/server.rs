@@ -22,7 +22,15 @@ pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let log = LocalLog::start(store::open_writer(&path).await?).await?;
     let federation = match &config.federation {
         Some(f) => Some(
-            Federation::start(&config.node_id, f, pool.clone(), log.clone(), clock.clone()).await?,
+            Federation::start(
+                &config.node_id,
+                config.kind,
+                f,
+                pool.clone(),
+                log.clone(),
+                clock.clone(),
+            )
+            .await?,
         ),
         None => None,
     };

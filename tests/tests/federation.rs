@@ -352,3 +352,47 @@ async fn a_revoked_centre_is_cut_off_when_the_new_crl_appears() {
     );
     fed.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_receiver_stopped_in_the_middle_of_a_burst_loses_nothing() {
+    let mut fed = TestFederation::start(&[NATIONAL, MINATO]).await;
+    let staff = staff(fed.node("hc-13103")).await;
+    // Thirty notifications as fast as the centre takes them, in parallel.
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let staff = staff.clone();
+        let body = notification_for(fed.node("hc-13103"), &format!("連続 {i}"), "レンゾク");
+        tasks.push(tokio::spawn(async move {
+            staff.post("/api/v1/cases", body).await
+        }));
+    }
+    // The national node goes away while reports are in flight.
+    fed.stop("national").await;
+    let mut ids = Vec::new();
+    for task in tasks {
+        let (status, case) = task.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(case["id"].as_str().unwrap().to_string());
+    }
+    fed.restart("national").await;
+    let centre = fed.node("hc-13103");
+    eventually("the outbox drains", || async {
+        (outbox_pending(centre).await == 0).then_some(())
+    })
+    .await;
+    let national = fed.node("national");
+    let mut held: Vec<String> = national_reports(national)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    held.sort();
+    ids.sort();
+    assert_eq!(held, ids, "every case exactly once");
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox_seen")
+        .fetch_one(&national.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, 30);
+    fed.shutdown().await;
+}
