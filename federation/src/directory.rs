@@ -182,6 +182,13 @@ municipalities = ["131032"]
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let d = Directory::parse(include_str!("../../deploy/directory.example.toml")).unwrap();
+        assert_eq!(d.centre_for("131121").unwrap().id, "hc-13112");
+        assert_eq!(d.nodes().count(), 4);
+    }
+
+    #[test]
     fn refuses_inconsistent_directories() {
         let twice = format!(
             "{SAMPLE}\n[[node]]\nid = \"hc-13104\"\nkind = \"health-centre\"\nname_ja = \"x\"\nname_en = \"x\"\nquic = \"127.0.0.1:1\"\nmunicipalities = [\"131032\"]\n"

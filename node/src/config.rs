@@ -203,6 +203,20 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, include_str!("../../deploy/hc-13103.example.toml")).unwrap();
+        let config = Config::load(&path).unwrap();
+        let federation = config.federation.unwrap();
+        assert_eq!(
+            federation.directory,
+            dir.path().join("directory.example.toml")
+        );
+        assert_eq!(federation.crl_check_interval, Duration::from_secs(30));
+    }
+
+    #[test]
     fn refuses_unknown_keys_and_bad_node_ids() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
