@@ -176,11 +176,8 @@ impl Authority {
     /// Opens an existing CA; refuses a key others can read, or a key that
     /// is not the root's.
     pub fn open(dir: &Path, passphrase: Option<&[u8]>) -> Result<Self, CaError> {
-        let (cert_path, key_path, inventory_path) = Self::paths(dir);
-        if !cert_path.exists() {
-            return Err(CaError::NoCa(dir.to_path_buf()));
-        }
-        let root_pem = std::fs::read_to_string(&cert_path).map_err(CaError::io(&cert_path))?;
+        let mut authority = Self::open_inventory(dir)?;
+        let key_path = Self::paths(dir).1;
         let stored = keyfile::read_private(&key_path)?;
         let key_pem = if keyfile::is_sealed(&stored) {
             keyfile::unseal(&stored, passphrase.ok_or(CaError::PassphraseNeeded)?)?
@@ -194,18 +191,10 @@ impl Authority {
             what: "the CA key".into(),
             detail: e.to_string(),
         })?;
-        let root = identity::parse_cert_pem(root_pem.as_bytes(), "the CA certificate")?;
-        let info = identity::inspect(&root)?;
-        identity::check_key_matches(&info, &key_pem)?;
-        let text = std::fs::read(&inventory_path).map_err(CaError::io(&inventory_path))?;
-        let inventory =
-            serde_json::from_slice(&text).map_err(|e| CaError::Inventory(e.to_string()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            root_pem,
-            key: Some(key),
-            inventory,
-        })
+        let root = identity::parse_cert_pem(authority.root_pem.as_bytes(), "the CA certificate")?;
+        identity::check_key_matches(&identity::inspect(&root)?, &key_pem)?;
+        authority.key = Some(key);
+        Ok(authority)
     }
 
     /// Opens the CA for inventory work only (list, revoke): no key is read,

@@ -127,6 +127,27 @@ fn write_issued(out: &Path, issued: &Issued, root_pem: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// `ca issue` and `ca renew`: inputs are checked before the CA records
+/// anything, so a refused command leaves no certificate nobody received.
+fn issue(
+    dir: &Path,
+    node_id: &str,
+    out: &Path,
+    days: u32,
+    passphrase_file: &Option<PathBuf>,
+    renew: bool,
+) -> anyhow::Result<()> {
+    let mut ca = open(dir, passphrase_file)?;
+    renkei_ca::node_id::validate(node_id)?;
+    check_out_free(out)?;
+    let issued = if renew {
+        ca.renew(node_id, days)?
+    } else {
+        ca.issue(node_id, days)?
+    };
+    write_issued(out, &issued, ca.root_pem())
+}
+
 pub fn run(command: CaCommand) -> anyhow::Result<()> {
     match command {
         CaCommand::Init {
@@ -143,26 +164,14 @@ pub fn run(command: CaCommand) -> anyhow::Result<()> {
             out,
             days,
             passphrase_file,
-        } => {
-            let mut ca = open(&dir, &passphrase_file)?;
-            renkei_ca::node_id::validate(&node_id)?;
-            check_out_free(&out)?;
-            let issued = ca.issue(&node_id, days)?;
-            write_issued(&out, &issued, ca.root_pem())?;
-        }
+        } => issue(&dir, &node_id, &out, days, &passphrase_file, false)?,
         CaCommand::Renew {
             dir,
             node_id,
             out,
             days,
             passphrase_file,
-        } => {
-            let mut ca = open(&dir, &passphrase_file)?;
-            renkei_ca::node_id::validate(&node_id)?;
-            check_out_free(&out)?;
-            let issued = ca.renew(&node_id, days)?;
-            write_issued(&out, &issued, ca.root_pem())?;
-        }
+        } => issue(&dir, &node_id, &out, days, &passphrase_file, true)?,
         CaCommand::Revoke {
             dir,
             serial,
