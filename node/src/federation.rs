@@ -197,6 +197,11 @@ impl Federation {
                 tracing::info_span!("deliver", node = node_id, peer = %peer.id),
             )));
         }
+        tasks.push(tokio::spawn(log_status(
+            federation.clone(),
+            pool.clone(),
+            clock.clone(),
+        )));
         tasks.push(tokio::spawn(watch_crl(
             federation.clone(),
             config.crl.clone(),
@@ -365,6 +370,25 @@ async fn deliver(
 
 async fn wait(federation: &Federation, at_most: Duration) {
     let _ = tokio::time::timeout(at_most, federation.outbox_changed.notified()).await;
+}
+
+/// Puts the status figures in the log once a minute: loudly while messages
+/// wait, quietly otherwise.
+async fn log_status(federation: Arc<Federation>, pool: SqlitePool, clock: Clock) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let Ok(peers) = federation.status(&pool, &clock).await else {
+            continue;
+        };
+        for p in peers {
+            if p.outbox_depth > 0 {
+                tracing::info!(peer = %p.peer, connected = p.connected, outbox_depth = p.outbox_depth,
+                    oldest_pending_age_seconds = p.oldest_pending_age_seconds, last_error = p.last_error.as_deref(), "federation backlog");
+            } else {
+                tracing::debug!(peer = %p.peer, connected = p.connected, delivered = p.delivered, "federation idle");
+            }
+        }
+    }
 }
 
 /// Re-reads the CRL file and installs a changed CRL, closing connections of
