@@ -33,6 +33,8 @@ pub enum Action {
     ManageUsers,
     /// The federation's delivery status (no record data).
     ViewFederation,
+    /// Unsuppressed national statistics and reporting timeliness (anonymous).
+    ReadStatistics,
 }
 
 /// How the actor stands to one case.
@@ -65,7 +67,7 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Option<View> {
     match role {
         // Staff of the centre act on every case the centre holds.
         Role::Staff => match action {
-            ReadAudit | ManageUsers | ViewFederation => None,
+            ReadAudit | ManageUsers | ViewFederation | ReadStatistics => None,
             _ => Some(View::Full),
         },
         // A medical institution notifies, adds tests and keeps hospital
@@ -88,7 +90,10 @@ pub fn decide(role: Role, action: Action, relation: Relation) -> Option<View> {
             _ => None,
         },
         // The ministry works on the national node, not on a centre's records.
-        Role::Ministry => None,
+        Role::Ministry => match action {
+            ReadStatistics => Some(View::None),
+            _ => None,
+        },
     }
 }
 

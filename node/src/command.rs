@@ -175,6 +175,9 @@ pub enum Change {
     ReceiveReport {
         sender: String,
         message_id: uuid::Uuid,
+        /// When the sender committed the change (the envelope's created-at).
+        #[serde(default)]
+        sent_at_ms: i64,
         report: renkei_federation::StatutoryReport,
     },
 }
@@ -479,9 +482,15 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
         Change::ReceiveReport {
             sender,
             message_id,
+            sent_at_ms,
             report,
         } => {
-            crate::reports::store_received(conn, sender, *message_id, report, &at).await?;
+            let sent_at =
+                OffsetDateTime::from_unix_timestamp_nanos(*sent_at_ms as i128 * 1_000_000)
+                    .map(time_fmt::instant)
+                    .unwrap_or_else(|_| at.clone());
+            crate::reports::store_received(conn, sender, *message_id, report, &at, &sent_at)
+                .await?;
         }
         Change::IssueSelfReportLink {
             case_id,

@@ -115,6 +115,7 @@ impl Inbox for NodeInbox {
             Change::ReceiveReport {
                 sender: envelope.sender,
                 message_id: envelope.message_id,
+                sent_at_ms: envelope.created_at_ms,
                 report,
             },
         );

@@ -17,6 +17,7 @@ pub mod log;
 pub mod municipality;
 pub mod reports;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod time_fmt;
 pub mod up;

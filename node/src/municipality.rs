@@ -44,6 +44,16 @@ pub fn lookup(code: &str) -> Option<&'static Municipality> {
     index().get(code)
 }
 
+/// The name of a prefecture from its 2-digit code ("13" → "東京都").
+pub fn prefecture_name(code: &str) -> Option<&'static str> {
+    if code.len() != 2 {
+        return None;
+    }
+    let five = format!("{code}000");
+    let full = format!("{five}{}", check_digit(&five)?);
+    lookup(&full).map(|m| m.prefecture)
+}
+
 /// The JIS X 0402 check digit of a 5-digit code.
 pub fn check_digit(first_five: &str) -> Option<u32> {
     let digits: Vec<u32> = first_five
@@ -91,6 +101,13 @@ mod tests {
             assert_eq!(check_digit(&code[..5]), code[5..].parse().ok(), "{code}");
         }
         assert!(index().len() > 1700);
+    }
+
+    #[test]
+    fn prefecture_names() {
+        assert_eq!(prefecture_name("13"), Some("東京都"));
+        assert_eq!(prefecture_name("01"), Some("北海道"));
+        assert_eq!(prefecture_name("48"), None);
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub async fn store_received(
     message_id: Uuid,
     r: &StatutoryReport,
     at: &str,
+    sent_at: &str,
 ) -> Result<(), ApplyError> {
     let first = sqlx::query("INSERT INTO inbox_seen (sender, message_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
         .bind(sender)
@@ -202,8 +203,9 @@ pub async fn store_received(
     sqlx::query(
         "INSERT INTO statutory_reports (case_id, revision, disease, diagnosis_class, sex, age, municipality_code, prefecture_code, \
          reporting_centre, responsible_centre, onset_date, diagnosis_date, report_date, tests_positive, tests_negative, tests_other, \
-         test_methods, status, hospitalised, severe, deceased, withdrawn, sender, message_id, first_received_at, received_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         test_methods, status, hospitalised, severe, deceased, withdrawn, sender, message_id, first_received_at, received_at, \
+         first_sent_at, sent_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT(case_id) DO UPDATE SET revision = excluded.revision, disease = excluded.disease, \
          diagnosis_class = excluded.diagnosis_class, sex = excluded.sex, age = excluded.age, \
          municipality_code = excluded.municipality_code, prefecture_code = excluded.prefecture_code, \
@@ -212,7 +214,8 @@ pub async fn store_received(
          tests_positive = excluded.tests_positive, tests_negative = excluded.tests_negative, tests_other = excluded.tests_other, \
          test_methods = excluded.test_methods, status = excluded.status, hospitalised = excluded.hospitalised, \
          severe = excluded.severe, deceased = excluded.deceased, withdrawn = excluded.withdrawn, sender = excluded.sender, \
-         message_id = excluded.message_id, received_at = excluded.received_at \
+         message_id = excluded.message_id, received_at = excluded.received_at, sent_at = excluded.sent_at, \
+         first_sent_at = MIN(COALESCE(statutory_reports.first_sent_at, excluded.sent_at), excluded.sent_at) \
          WHERE excluded.revision > statutory_reports.revision",
     )
     .bind(r.case_id.to_string())
@@ -241,6 +244,8 @@ pub async fn store_received(
     .bind(message_id.to_string())
     .bind(at)
     .bind(at)
+    .bind(sent_at)
+    .bind(sent_at)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -150,6 +150,14 @@ impl TestFederation {
         std::fs::write(self.crl_path(), self.ca.crl_pem(7).unwrap()).unwrap();
     }
 
+    /// Moves one node's clock forward, running or stopped.
+    pub fn advance_clock(&self, id: &str, by: Duration) {
+        match self.running.get(id) {
+            Some(node) => node.clock.advance(by),
+            None => self.stopped[id].clock.advance(by),
+        }
+    }
+
     pub fn crl_path(&self) -> PathBuf {
         self.dir.path().join("federation.crl")
     }

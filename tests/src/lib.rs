@@ -227,7 +227,7 @@ impl TestNode {
 pub struct StoppedNode {
     dir: tempfile::TempDir,
     admin: Credentials,
-    clock: Clock,
+    pub(crate) clock: Clock,
 }
 
 /// Waits until `check` returns `Some`, polling; fails after 30 s with `what`.

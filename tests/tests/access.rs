@@ -181,6 +181,18 @@ async fn each_role_reaches_exactly_what_it_should() {
             [403, 403, 403, 403, 403, 403, 200],
         ),
         row(
+            Method::GET,
+            "/api/v1/stats/daily".into(),
+            None,
+            [403, 403, 403, 403, 403, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/api/v1/public/stats/daily".into(),
+            None,
+            [200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
             Method::POST,
             "/api/v1/users/staff.a/disable".into(),
             None,

@@ -9,6 +9,7 @@ pub mod extract;
 mod login;
 pub mod openapi;
 mod self_report;
+mod stats;
 
 use std::sync::Arc;
 
@@ -191,6 +192,42 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "Per peer: connected, outbox depth, oldest pending age, last error",
         "admin",
     ),
+    (
+        "GET",
+        "/api/v1/public/stats/daily",
+        "Daily new cases, small cells suppressed (by=, date=, from=, to=, format=csv)",
+        "anyone",
+    ),
+    (
+        "GET",
+        "/api/v1/stats/daily",
+        "Daily new cases, unsuppressed (by=, date=, from=, to=, format=csv)",
+        "ministry",
+    ),
+    (
+        "GET",
+        "/api/v1/public/stats/current",
+        "Current cases, hospitalised, severe, deceased, released; small cells suppressed (by=)",
+        "anyone",
+    ),
+    (
+        "GET",
+        "/api/v1/stats/current",
+        "Current counts, unsuppressed (by=)",
+        "ministry",
+    ),
+    (
+        "GET",
+        "/api/v1/stats/timeliness",
+        "Per centre: reporting lag and whether it is silent or behind",
+        "ministry",
+    ),
+    (
+        "GET",
+        "/stats",
+        "The public statistics page (HTML, SVG epidemic curve)",
+        "anyone",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -240,6 +277,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users/{id}/disable", post(admin::disable_user))
         .route("/api/v1/audit", get(admin::query_audit))
         .route("/api/v1/federation/status", get(admin::federation_status))
+        .route("/api/v1/public/stats/daily", get(stats::public_daily))
+        .route("/api/v1/stats/daily", get(stats::daily))
+        .route("/api/v1/public/stats/current", get(stats::public_current))
+        .route("/api/v1/stats/current", get(stats::current))
+        .route("/api/v1/stats/timeliness", get(stats::timeliness))
+        .route("/stats", get(stats::page))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
