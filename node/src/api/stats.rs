@@ -201,6 +201,7 @@ fn curve_svg(table: &DailyTable) -> String {
         h - pad
     );
     let mut line = Vec::new();
+    let mut segments = Vec::new();
     for (i, t) in table.totals.iter().enumerate() {
         let x = pad + i as f64 * bar;
         match t.count {
@@ -219,14 +220,17 @@ fn curve_svg(table: &DailyTable) -> String {
                 t.date
             )),
         }
-        if let Some(a) = t.avg7 {
-            line.push(format!("{:.1},{:.1}", x + bar / 2.0, y(a)));
+        // The average line breaks where an average is withheld.
+        match t.avg7 {
+            Some(a) => line.push(format!("{:.1},{:.1}", x + bar / 2.0, y(a))),
+            None => segments.push(std::mem::take(&mut line)),
         }
     }
-    if line.len() > 1 {
+    segments.push(line);
+    for segment in segments.iter().filter(|s| s.len() > 1) {
         svg.push_str(&format!(
             r##"<polyline points="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##,
-            line.join(" ")
+            segment.join(" ")
         ));
     }
     svg.push_str(&format!(
