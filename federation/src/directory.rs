@@ -149,6 +149,18 @@ pub fn permitted(sender: NodeKind, recipient: NodeKind, body: &Body) -> bool {
         Body::StatutoryReport(_) => {
             sender == NodeKind::HealthCentre && recipient == NodeKind::National
         }
+        // Everything else passes between health centres only; the national
+        // node never receives or sends identities.
+        Body::TransferOffer(_)
+        | Body::TransferAnswer(_)
+        | Body::TransferOutcome(_)
+        | Body::ForwardedObservation(_)
+        | Body::ContactReferral(_)
+        | Body::ShareData(_)
+        | Body::ShareRevoke(_)
+        | Body::ShareViewed(_) => {
+            sender == NodeKind::HealthCentre && recipient == NodeKind::HealthCentre
+        }
     }
 }
 

@@ -35,14 +35,179 @@ pub struct Envelope {
 pub enum Body {
     /// Responsible health centre → national node.
     StatutoryReport(StatutoryReport),
+    /// Centre → centre: "take over this case" (移管), with what follow-up needs.
+    TransferOffer(Box<TransferOffer>),
+    /// Receiving centre → offering centre: accepted or rejected.
+    TransferAnswer(TransferAnswer),
+    /// Offering centre → receiving centre: the outcome it decided.
+    TransferOutcome(TransferOutcome),
+    /// Former owner → new owner: a patient's self-report that arrived at the old link.
+    ForwardedObservation(ForwardedObservation),
+    /// Centre → the centre where a close contact lives.
+    ContactReferral(ContactReferral),
+    /// Owner → related centre (関係保健所): a read-only copy for a stated purpose, or its update.
+    ShareData(Box<ShareData>),
+    /// Owner → related centre: delete the copy.
+    ShareRevoke(ShareRevoke),
+    /// Related centre → owner: someone there looked at the shared copy.
+    ShareViewed(ShareViewed),
 }
 
 impl Body {
     pub fn name(&self) -> &'static str {
         match self {
             Body::StatutoryReport(_) => "statutory_report",
+            Body::TransferOffer(_) => "transfer_offer",
+            Body::TransferAnswer(_) => "transfer_answer",
+            Body::TransferOutcome(_) => "transfer_outcome",
+            Body::ForwardedObservation(_) => "forwarded_observation",
+            Body::ContactReferral(_) => "contact_referral",
+            Body::ShareData(_) => "share_data",
+            Body::ShareRevoke(_) => "share_revoke",
+            Body::ShareViewed(_) => "share_viewed",
         }
     }
+}
+
+/// Everything the receiving centre needs to take over a case's follow-up.
+/// Dates are `YYYY-MM-DD`, instants RFC 3339; the receiver validates them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferOffer {
+    pub transfer_id: Uuid,
+    pub reason: Option<String>,
+    pub case: TransferredCase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferredCase {
+    /// The federation-wide case id; it stays the same after the transfer.
+    pub case_id: Uuid,
+    pub revision: u32,
+    /// The keyed hash of the person (normalised kana, birth date, sex) for
+    /// the receiver's duplicate check; never the plain values' substitute.
+    pub person_key: Option<Vec<u8>>,
+    pub name: String,
+    pub name_kana: String,
+    pub sex: String,
+    pub date_of_birth: String,
+    pub phone: Option<String>,
+    pub disease: String,
+    pub diagnosis_class: String,
+    /// Each class with the day it was first reported.
+    pub class_reports: Vec<(String, String)>,
+    pub onset_date: Option<String>,
+    pub diagnosis_date: Option<String>,
+    pub symptoms: Vec<String>,
+    pub reporting_centre: String,
+    pub reporting_institution: Option<String>,
+    pub municipality_code: String,
+    pub address: String,
+    pub status: String,
+    pub confirmed: bool,
+    pub tests: Vec<TransferredTest>,
+    pub medical: Option<TransferredMedical>,
+    pub observations: Vec<TransferredObservation>,
+    pub contacts: Vec<TransferredContact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferredTest {
+    pub method: String,
+    pub specimen: String,
+    pub collected_on: String,
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferredMedical {
+    pub hospital: Option<String>,
+    pub admitted_on: Option<String>,
+    pub discharged_on: Option<String>,
+    pub icu: bool,
+    pub ventilator: bool,
+    pub ecmo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferredObservation {
+    pub observed_at: String,
+    pub temperature: Option<f64>,
+    pub spo2: Option<u8>,
+    pub symptoms: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferredContact {
+    pub name: String,
+    pub name_kana: Option<String>,
+    pub phone: Option<String>,
+    pub municipality_code: Option<String>,
+    pub relation: Option<String>,
+    pub last_exposure_on: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferAnswer {
+    pub transfer_id: Uuid,
+    pub accepted: bool,
+    pub reason: Option<String>,
+}
+
+/// The offering centre's decision. Only it moves ownership, so a case never
+/// has two owners: `completed` makes the receiver the owner; `cancelled`
+/// (the offer was withdrawn before the acceptance arrived) leaves it where it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferOutcome {
+    pub transfer_id: Uuid,
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedObservation {
+    pub case_id: Uuid,
+    pub observation: TransferredObservation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactReferral {
+    pub referral_id: Uuid,
+    /// A pseudonymous link to the index case: the referring centre can map it
+    /// back, the receiving centre cannot.
+    pub index_link: String,
+    pub contact: TransferredContact,
+}
+
+/// The read-only subset a related centre receives; which fields are filled
+/// depends on the purpose (see docs/federation-fields.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareData {
+    pub share_id: Uuid,
+    pub purpose: String,
+    pub case_id: Uuid,
+    pub revision: u32,
+    pub name: String,
+    pub name_kana: String,
+    pub sex: String,
+    pub age: u8,
+    pub phone: Option<String>,
+    pub municipality_code: String,
+    pub address: Option<String>,
+    pub diagnosis_class: String,
+    pub status: String,
+    pub medical: Option<TransferredMedical>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareRevoke {
+    pub share_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareViewed {
+    pub share_id: Uuid,
+    pub viewer: String,
+    pub viewer_role: String,
+    pub viewed_at: String,
 }
 
 /// A calendar date (in Japan) as `yyyymmdd`.

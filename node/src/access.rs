@@ -35,6 +35,8 @@ pub enum Action {
     ViewFederation,
     /// Unsuppressed national statistics and reporting timeliness (anonymous).
     ReadStatistics,
+    /// Transfers, shares and referrals with other centres (staff only).
+    BetweenCentres,
 }
 
 /// How the actor stands to one case.

@@ -11,10 +11,14 @@ use crate::domain::{
     AssignmentKind, CaseStatus, DiagnosisClass, Role, Sex, Specimen, Symptom, TestMethod,
     TestResult, WireName,
 };
-use crate::time_fmt;
+use crate::{between, time_fmt};
+use renkei_federation::wire;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPerson {
+    /// The keyed person hash for duplicate warnings across centres.
+    #[serde(default)]
+    pub person_key: Option<Vec<u8>>,
     pub name: String,
     pub name_kana: String,
     pub sex: Sex,
@@ -171,6 +175,107 @@ pub enum Change {
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
     },
+    OfferTransfer {
+        transfer_id: uuid::Uuid,
+        case_id: String,
+        me: String,
+        to: String,
+        reason: Option<String>,
+        message_id: uuid::Uuid,
+    },
+    ReceiveTransferOffer {
+        sender: String,
+        message_id: uuid::Uuid,
+        me: String,
+        offer: Box<wire::TransferOffer>,
+        auto_answer: Option<uuid::Uuid>,
+    },
+    AnswerTransfer {
+        transfer_id: String,
+        accepted: bool,
+        reason: Option<String>,
+        me: String,
+        message_id: uuid::Uuid,
+    },
+    ReceiveTransferAnswer {
+        sender: String,
+        message_id: uuid::Uuid,
+        me: String,
+        answer: wire::TransferAnswer,
+        outcome_message: uuid::Uuid,
+    },
+    WithdrawTransfer {
+        transfer_id: String,
+        me: String,
+        message_id: uuid::Uuid,
+    },
+    ReceiveTransferOutcome {
+        sender: String,
+        message_id: uuid::Uuid,
+        me: String,
+        outcome: wire::TransferOutcome,
+        person_id: String,
+    },
+    ForwardObservation {
+        case_id: String,
+        me: String,
+        observation: wire::TransferredObservation,
+        message_id: uuid::Uuid,
+    },
+    ReceiveForwardedObservation {
+        sender: String,
+        message_id: uuid::Uuid,
+        forwarded: wire::ForwardedObservation,
+    },
+    ReferContact {
+        referral_id: uuid::Uuid,
+        case_id: String,
+        contact_id: String,
+        to: String,
+        me: String,
+        index_link: String,
+        message_id: uuid::Uuid,
+    },
+    ReceiveContactReferral {
+        sender: String,
+        message_id: uuid::Uuid,
+        referral: wire::ContactReferral,
+    },
+    GrantShare {
+        share_id: uuid::Uuid,
+        case_id: String,
+        to: String,
+        purpose: String,
+        me: String,
+        message_id: uuid::Uuid,
+    },
+    RevokeShare {
+        share_id: String,
+        me: String,
+        message_id: uuid::Uuid,
+    },
+    ReceiveShareData {
+        sender: String,
+        message_id: uuid::Uuid,
+        data: Box<wire::ShareData>,
+    },
+    ReceiveShareRevoke {
+        sender: String,
+        message_id: uuid::Uuid,
+        revoke: wire::ShareRevoke,
+    },
+    ReportShareView {
+        share_id: String,
+        viewer: String,
+        role: String,
+        me: String,
+        message_id: uuid::Uuid,
+    },
+    ReceiveShareViewed {
+        sender: String,
+        message_id: uuid::Uuid,
+        viewed: wire::ShareViewed,
+    },
     /// A statutory report received from a centre (national node).
     ReceiveReport {
         sender: String,
@@ -200,7 +305,38 @@ impl Change {
             Change::SetAssignment { .. } => "set_assignment",
             Change::IssueSelfReportLink { .. } => "issue_self_report_link",
             Change::ReceiveReport { .. } => "receive_report",
+            Change::OfferTransfer { .. } => "offer_transfer",
+            Change::ReceiveTransferOffer { .. } => "receive_transfer_offer",
+            Change::AnswerTransfer { .. } => "answer_transfer",
+            Change::ReceiveTransferAnswer { .. } => "receive_transfer_answer",
+            Change::WithdrawTransfer { .. } => "withdraw_transfer",
+            Change::ReceiveTransferOutcome { .. } => "receive_transfer_outcome",
+            Change::ForwardObservation { .. } => "forward_observation",
+            Change::ReceiveForwardedObservation { .. } => "receive_forwarded_observation",
+            Change::ReferContact { .. } => "refer_contact",
+            Change::ReceiveContactReferral { .. } => "receive_contact_referral",
+            Change::GrantShare { .. } => "grant_share",
+            Change::RevokeShare { .. } => "revoke_share",
+            Change::ReceiveShareData { .. } => "receive_share_data",
+            Change::ReceiveShareRevoke { .. } => "receive_share_revoke",
+            Change::ReportShareView { .. } => "report_share_view",
+            Change::ReceiveShareViewed { .. } => "receive_share_viewed",
         }
+    }
+
+    /// Whether applying the change queues messages to other nodes.
+    pub fn sends_messages(&self) -> bool {
+        matches!(
+            self,
+            Change::OfferTransfer { .. }
+                | Change::AnswerTransfer { .. }
+                | Change::WithdrawTransfer { .. }
+                | Change::ForwardObservation { .. }
+                | Change::ReferContact { .. }
+                | Change::GrantShare { .. }
+                | Change::RevokeShare { .. }
+                | Change::ReportShareView { .. }
+        )
     }
 
     /// The cases whose statutory report this change alters: the one place
@@ -234,6 +370,17 @@ pub struct Command {
     /// Reports to queue in the outbox after the change, in this transaction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<crate::reports::ReportTicket>,
+    /// Shares whose data goes out again after the change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub share_updates: Vec<ShareTicket>,
+}
+
+/// A decision, made before `apply`, to send a share's current data again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareTicket {
+    pub share_id: String,
+    pub me: String,
+    pub message_id: uuid::Uuid,
 }
 
 impl Command {
@@ -243,6 +390,7 @@ impl Command {
             actor: actor.to_string(),
             change,
             reports: Vec::new(),
+            share_updates: Vec::new(),
         }
     }
 }
@@ -479,6 +627,241 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
+        Change::OfferTransfer {
+            transfer_id,
+            case_id,
+            me,
+            to,
+            reason,
+            message_id,
+        } => {
+            between::offer(
+                conn,
+                &between::Out { me, at: command.at },
+                *transfer_id,
+                case_id,
+                to,
+                reason.as_deref(),
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveTransferOffer {
+            sender,
+            message_id,
+            me,
+            offer,
+            auto_answer,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_offer(
+                    conn,
+                    &between::Out { me, at: command.at },
+                    sender,
+                    offer,
+                    *auto_answer,
+                )
+                .await?;
+            }
+        }
+        Change::AnswerTransfer {
+            transfer_id,
+            accepted,
+            reason,
+            me,
+            message_id,
+        } => {
+            between::answer(
+                conn,
+                &between::Out { me, at: command.at },
+                transfer_id,
+                *accepted,
+                reason.as_deref(),
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveTransferAnswer {
+            sender,
+            message_id,
+            me,
+            answer,
+            outcome_message,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_answer(
+                    conn,
+                    &between::Out { me, at: command.at },
+                    sender,
+                    answer,
+                    *outcome_message,
+                )
+                .await?;
+            }
+        }
+        Change::WithdrawTransfer {
+            transfer_id,
+            me,
+            message_id,
+        } => {
+            between::withdraw(
+                conn,
+                &between::Out { me, at: command.at },
+                transfer_id,
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveTransferOutcome {
+            sender,
+            message_id,
+            me,
+            outcome,
+            person_id,
+        } => {
+            if !between::first_time(conn, sender, *message_id, &at).await? {
+                // Applied before: the report tickets of this command have nothing new to say.
+                return Ok(());
+            }
+            between::receive_outcome(
+                conn,
+                &between::Out { me, at: command.at },
+                sender,
+                outcome,
+                person_id,
+            )
+            .await?;
+        }
+        Change::ForwardObservation {
+            case_id,
+            me,
+            observation,
+            message_id,
+        } => {
+            between::forward_observation(
+                conn,
+                &between::Out { me, at: command.at },
+                case_id,
+                observation.clone(),
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveForwardedObservation {
+            sender,
+            message_id,
+            forwarded,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_forwarded(conn, sender, *message_id, forwarded).await?;
+            }
+        }
+        Change::ReferContact {
+            referral_id,
+            case_id,
+            contact_id,
+            to,
+            me,
+            index_link,
+            message_id,
+        } => {
+            between::refer(
+                conn,
+                &between::Out { me, at: command.at },
+                *referral_id,
+                case_id,
+                contact_id,
+                to,
+                index_link,
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveContactReferral {
+            sender,
+            message_id,
+            referral,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_referral(conn, sender, referral, &at).await?;
+            }
+        }
+        Change::GrantShare {
+            share_id,
+            case_id,
+            to,
+            purpose,
+            me,
+            message_id,
+        } => {
+            between::grant_share(
+                conn,
+                &between::Out { me, at: command.at },
+                *share_id,
+                case_id,
+                to,
+                purpose,
+                *message_id,
+            )
+            .await?;
+        }
+        Change::RevokeShare {
+            share_id,
+            me,
+            message_id,
+        } => {
+            between::revoke_share(
+                conn,
+                &between::Out { me, at: command.at },
+                share_id,
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveShareData {
+            sender,
+            message_id,
+            data,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_share(conn, sender, data, &at).await?;
+            }
+        }
+        Change::ReceiveShareRevoke {
+            sender,
+            message_id,
+            revoke,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_revoke(conn, sender, revoke, &at).await?;
+            }
+        }
+        Change::ReportShareView {
+            share_id,
+            viewer,
+            role,
+            me,
+            message_id,
+        } => {
+            between::report_view(
+                conn,
+                &between::Out { me, at: command.at },
+                share_id,
+                viewer,
+                role,
+                *message_id,
+            )
+            .await?;
+        }
+        Change::ReceiveShareViewed {
+            sender,
+            message_id,
+            viewed,
+        } => {
+            if between::first_time(conn, sender, *message_id, &at).await? {
+                between::receive_view(conn, sender, viewed).await?;
+            }
+        }
         Change::ReceiveReport {
             sender,
             message_id,
@@ -511,12 +894,19 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
     for ticket in &command.reports {
         crate::reports::queue(conn, ticket, command.at).await?;
     }
+    for ticket in &command.share_updates {
+        let out = between::Out {
+            me: &ticket.me,
+            at: command.at,
+        };
+        between::send_share(conn, &out, &ticket.share_id, ticket.message_id).await?;
+    }
     Ok(())
 }
 
 /// Checks the case exists and is not locked, and bumps its revision.
 async fn touch_case(conn: &mut SqliteConnection, case_id: &str) -> Result<(), ApplyError> {
-    let row = sqlx::query("SELECT locked_by FROM cases WHERE id = ?")
+    let row = sqlx::query("SELECT locked_by, owner, pending_transfer FROM cases WHERE id = ?")
         .bind(case_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -525,6 +915,16 @@ async fn touch_case(conn: &mut SqliteConnection, case_id: &str) -> Result<(), Ap
     };
     if let Some(by) = row.get::<Option<String>, _>(0) {
         return Err(ApplyError::Locked { by });
+    }
+    if let Some(owner) = row.get::<Option<String>, _>(1) {
+        return Err(ApplyError::Conflict(format!(
+            "the case was transferred to `{owner}`; it is read-only here"
+        )));
+    }
+    if row.get::<Option<String>, _>(2).is_some() {
+        return Err(ApplyError::Conflict(
+            "a transfer of this case is pending; it cannot be changed until the other centre answers or the offer is withdrawn".into(),
+        ));
     }
     sqlx::query("UPDATE cases SET revision = revision + 1 WHERE id = ?")
         .bind(case_id)
@@ -540,13 +940,14 @@ async fn register_case(
     by: &str,
 ) -> Result<(), ApplyError> {
     if let Some(p) = &case.person {
-        sqlx::query("INSERT INTO persons (id, name, name_kana, sex, date_of_birth, phone) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO persons (id, name, name_kana, sex, date_of_birth, phone, person_key) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&case.person_id)
             .bind(&p.name)
             .bind(&p.name_kana)
             .bind(p.sex.wire_name())
             .bind(time_fmt::date(p.date_of_birth))
             .bind(&p.phone)
+            .bind(&p.person_key)
             .execute(&mut *conn)
             .await?;
     }

@@ -171,20 +171,36 @@ link_lifetime = "{link}"
             federation = match &self.federation {
                 None => "\n# To join a federation, add a [federation] section (see deploy/).\n"
                     .to_string(),
-                Some(f) => format!(
-                    "\n[federation]\nquic_listen = \"{}\"\ndirectory = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nca = \"{}\"\ncrl = \"{}\"\nmax_backoff = \"{}\"\ncrl_check_interval = \"{}\"\n",
-                    f.quic_listen,
-                    f.directory.display(),
-                    f.certificate.display(),
-                    f.key.display(),
-                    f.ca.display(),
-                    f.crl.display(),
-                    humantime::format_duration(f.max_backoff),
-                    humantime::format_duration(f.crl_check_interval),
-                ),
+                Some(f) =>
+                    format!(
+                        "\n[federation]\nquic_listen = \"{}\"\ndirectory = \"{}\"\ncertificate = \"{}\"\nkey = \"{}\"\nca = \"{}\"\ncrl = \"{}\"\nmax_backoff = \"{}\"\ncrl_check_interval = \"{}\"\n",
+                        f.quic_listen,
+                        f.directory.display(),
+                        f.certificate.display(),
+                        f.key.display(),
+                        f.ca.display(),
+                        f.crl.display(),
+                        humantime::format_duration(f.max_backoff),
+                        humantime::format_duration(f.crl_check_interval),
+                    ) + &federation_extras(f),
             },
         )
     }
+}
+
+/// The optional federation settings, as config lines.
+fn federation_extras(f: &crate::federation::FederationConfig) -> String {
+    let mut out = String::new();
+    if let Some(p) = &f.person_key {
+        out.push_str(&format!("person_key = \"{}\"\n", p.display()));
+    }
+    if !f.auto_accept_transfers_from.is_empty() {
+        out.push_str(&format!(
+            "auto_accept_transfers_from = {:?}\n",
+            f.auto_accept_transfers_from
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

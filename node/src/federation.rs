@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
+use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::between;
 use crate::clock::Clock;
 use crate::command::{Change, Command};
 use crate::log::{CommandLog, LocalLog, Submission, SubmitError};
@@ -46,6 +49,13 @@ pub struct FederationConfig {
     /// How often the CRL file is checked for a new version.
     #[serde(default = "default_crl_check", with = "humantime_serde")]
     pub crl_check_interval: Duration,
+    /// The federation-wide secret for person keys (duplicate warnings), one
+    /// line of hex; without it no duplicate warnings are given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_key: Option<PathBuf>,
+    /// Centres whose transfer offers this node accepts without asking staff.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_accept_transfers_from: Vec<String>,
 }
 
 fn default_max_backoff() -> Duration {
@@ -64,7 +74,10 @@ impl FederationConfig {
             &mut self.key,
             &mut self.ca,
             &mut self.crl,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.person_key.as_mut())
+        {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -89,6 +102,7 @@ pub struct Federation {
     pub directory: Arc<Directory>,
     outbox_changed: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    person_secret: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -103,27 +117,228 @@ impl std::fmt::Debug for Federation {
 struct NodeInbox {
     log: LocalLog,
     clock: Clock,
+    pool: SqlitePool,
+    me: String,
+    national: Option<String>,
+    auto_accept: Vec<String>,
+}
+
+impl NodeInbox {
+    async fn case_of(&self, sql: &str, id: Uuid) -> Option<String> {
+        sqlx::query_scalar(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
+    }
 }
 
 impl Inbox for NodeInbox {
     async fn receive(&self, envelope: Envelope) -> Result<(), InboxError> {
-        let Body::StatutoryReport(report) = envelope.body;
-        reports::check_received(&envelope.sender, &report).map_err(InboxError::Invalid)?;
-        let command = Command::new(
-            self.clock.now(),
-            &format!("node:{}", envelope.sender),
-            Change::ReceiveReport {
-                sender: envelope.sender,
-                message_id: envelope.message_id,
-                sent_at_ms: envelope.created_at_ms,
-                report,
-            },
-        );
-        match self
-            .log
-            .submit(Submission::command(command, Vec::new()))
-            .await
-        {
+        let now = self.clock.now();
+        let sender = envelope.sender.clone();
+        let message_id = envelope.message_id;
+        let node = Actor {
+            id: format!("node:{sender}"),
+            role: "node".into(),
+            organisation: Some(sender.clone()),
+        };
+        let entry = |action: &str, case_id: Option<&str>, part: &str| {
+            let e = AuditEntry::new(now, &node, action, Outcome::Allowed).part(part);
+            match case_id {
+                Some(c) => e.case(c),
+                None => e,
+            }
+        };
+        let me = self.me.clone();
+        let mut reports = Vec::new();
+        let (change, audit) = match envelope.body {
+            Body::StatutoryReport(report) => {
+                reports::check_received(&sender, &report).map_err(InboxError::Invalid)?;
+                (
+                    Change::ReceiveReport {
+                        sender,
+                        message_id,
+                        sent_at_ms: envelope.created_at_ms,
+                        report,
+                    },
+                    Vec::new(),
+                )
+            }
+            Body::TransferOffer(offer) => {
+                between::check_offer(&offer.case).map_err(InboxError::Invalid)?;
+                let case_id = offer.case.case_id.to_string();
+                let auto_answer = self.auto_accept.contains(&sender).then(Uuid::now_v7);
+                let audit = vec![entry(
+                    "case.transfer.offer_received",
+                    Some(&case_id),
+                    "transfer_offer",
+                )];
+                (
+                    Change::ReceiveTransferOffer {
+                        sender,
+                        message_id,
+                        me,
+                        offer,
+                        auto_answer,
+                    },
+                    audit,
+                )
+            }
+            Body::TransferAnswer(answer) => {
+                let case_id = self
+                    .case_of(
+                        "SELECT case_id FROM transfers WHERE id = ? AND direction = 'out'",
+                        answer.transfer_id,
+                    )
+                    .await;
+                let part = if answer.accepted {
+                    "transfer_accepted"
+                } else {
+                    "transfer_rejected"
+                };
+                let audit = vec![entry(
+                    "case.transfer.answer_received",
+                    case_id.as_deref(),
+                    part,
+                )];
+                (
+                    Change::ReceiveTransferAnswer {
+                        sender,
+                        message_id,
+                        me,
+                        answer,
+                        outcome_message: Uuid::now_v7(),
+                    },
+                    audit,
+                )
+            }
+            Body::TransferOutcome(outcome) => {
+                let case_id = self
+                    .case_of(
+                        "SELECT case_id FROM transfers WHERE id = ? AND direction = 'in'",
+                        outcome.transfer_id,
+                    )
+                    .await;
+                if let (true, Some(case_id), Some(national)) =
+                    (outcome.completed, &case_id, &self.national)
+                {
+                    // From now on this node reports the case.
+                    reports.push(ReportTicket {
+                        message_id: Uuid::now_v7(),
+                        case_id: case_id.clone(),
+                        sender: me.clone(),
+                        recipient: national.clone(),
+                    });
+                }
+                let part = if outcome.completed {
+                    "transfer_completed"
+                } else {
+                    "transfer_withdrawn"
+                };
+                let audit = vec![entry(
+                    "case.transfer.outcome_received",
+                    case_id.as_deref(),
+                    part,
+                )];
+                (
+                    Change::ReceiveTransferOutcome {
+                        sender,
+                        message_id,
+                        me,
+                        outcome,
+                        person_id: Uuid::now_v7().to_string(),
+                    },
+                    audit,
+                )
+            }
+            Body::ForwardedObservation(forwarded) => {
+                let case_id = forwarded.case_id.to_string();
+                let audit = vec![entry(
+                    "case.observation.add",
+                    Some(&case_id),
+                    "observations",
+                )];
+                (
+                    Change::ReceiveForwardedObservation {
+                        sender,
+                        message_id,
+                        forwarded,
+                    },
+                    audit,
+                )
+            }
+            Body::ContactReferral(referral) => {
+                between::check_contact(&referral.contact).map_err(InboxError::Invalid)?;
+                let audit = vec![entry("contact.referral_received", None, "referred_contact")];
+                (
+                    Change::ReceiveContactReferral {
+                        sender,
+                        message_id,
+                        referral,
+                    },
+                    audit,
+                )
+            }
+            Body::ShareData(data) => {
+                let audit = vec![entry(
+                    "case.share.received",
+                    Some(&data.case_id.to_string()),
+                    &format!("shared:{}", data.purpose),
+                )];
+                (
+                    Change::ReceiveShareData {
+                        sender,
+                        message_id,
+                        data,
+                    },
+                    audit,
+                )
+            }
+            Body::ShareRevoke(revoke) => {
+                let audit = vec![entry("case.share.revoked", None, "shared_copy_deleted")];
+                (
+                    Change::ReceiveShareRevoke {
+                        sender,
+                        message_id,
+                        revoke,
+                    },
+                    audit,
+                )
+            }
+            Body::ShareViewed(viewed) => {
+                // The owner's own audit trail records who at the related centre looked.
+                let case_id = self
+                    .case_of(
+                        "SELECT case_id FROM shares WHERE id = ? AND direction = 'out'",
+                        viewed.share_id,
+                    )
+                    .await;
+                let viewer = Actor {
+                    id: format!("{}@{sender}", viewed.viewer),
+                    role: viewed.viewer_role.clone(),
+                    organisation: Some(sender.clone()),
+                };
+                let mut e =
+                    AuditEntry::new(now, &viewer, "case.shared_copy.read", Outcome::Allowed)
+                        .part("shared_copy");
+                if let Some(c) = &case_id {
+                    e = e.case(c);
+                }
+                (
+                    Change::ReceiveShareViewed {
+                        sender,
+                        message_id,
+                        viewed,
+                    },
+                    vec![e],
+                )
+            }
+        };
+        let mut command = Command::new(now, &format!("node:{}", envelope.sender), change);
+        command.reports = reports;
+        match self.log.submit(Submission::command(command, audit)).await {
             Ok(_) => Ok(()),
             Err(SubmitError::Refused(e)) => Err(InboxError::Invalid(e.to_string())),
             Err(SubmitError::Unavailable(e)) => Err(InboxError::Unavailable(e)),
@@ -173,9 +388,29 @@ impl Federation {
         let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
         let transport = Transport::bind(socket, &identity, trust, directory.clone())?;
+        let person_secret = match &config.person_key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let secret = data_encoding::HEXLOWER_PERMISSIVE
+                    .decode(text.trim().as_bytes())
+                    .with_context(|| format!("{}: the person key must be hex", path.display()))?;
+                anyhow::ensure!(
+                    secret.len() >= 16,
+                    "{}: the person key must be at least 16 bytes",
+                    path.display()
+                );
+                Some(secret)
+            }
+            None => None,
+        };
         transport.serve(Arc::new(NodeInbox {
             log,
             clock: clock.clone(),
+            pool: pool.clone(),
+            me: node_id.to_string(),
+            national: directory.national().map(|n| n.id.clone()),
+            auto_accept: config.auto_accept_transfers_from.clone(),
         }));
         let federation = Arc::new(Self {
             node_id: node_id.to_string(),
@@ -184,6 +419,7 @@ impl Federation {
             directory: directory.clone(),
             outbox_changed: Arc::new(Notify::new()),
             tasks: Mutex::new(Vec::new()),
+            person_secret,
         });
         let mut tasks = Vec::new();
         for peer in directory.nodes().filter(|n| n.id != node_id) {
@@ -233,6 +469,27 @@ impl Federation {
                 recipient: national.id.clone(),
             })
             .collect()
+    }
+
+    /// The keyed hash that lets centres recognise the same person without
+    /// exchanging names: HMAC-SHA256 of kana without spaces, birth date, sex.
+    pub fn person_key(&self, name_kana: &str, date_of_birth: &str, sex: &str) -> Option<Vec<u8>> {
+        use hmac::{Hmac, Mac};
+        let secret = self.person_secret.as_ref()?;
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        let kana: String = name_kana.chars().filter(|c| !c.is_whitespace()).collect();
+        mac.update(format!("{kana}|{date_of_birth}|{sex}").as_bytes());
+        Some(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// Whether a node is another health centre in the directory.
+    pub fn is_centre(&self, id: &str) -> bool {
+        id != self.node_id
+            && self
+                .directory
+                .node(id)
+                .is_some_and(|n| n.kind == NodeKind::HealthCentre)
     }
 
     /// Wakes the delivery workers after a commit that queued messages.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod between;
 pub mod ca_cli;
 pub mod cli;
 pub mod clock;

@@ -110,6 +110,7 @@ pub async fn add<L: CommandLog>(
     .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
     let command = Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: now,
         actor: actor.id.clone(),
         change: Change::CreateUser(NewUser {
@@ -143,6 +144,7 @@ pub async fn disable<L: CommandLog>(
 ) -> Result<(), UserError> {
     let command = Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: now,
         actor: actor.id.clone(),
         change: Change::DisableUser {

@@ -135,6 +135,12 @@ pub struct CaseView {
     pub locked_by: Option<String>,
     /// The earlier notification this one supersedes.
     pub supersedes: Option<String>,
+    /// The centre this case was transferred to; the record here is read-only.
+    pub owner: Option<String>,
+    /// The outstanding transfer offer, if any.
+    pub pending_transfer: Option<String>,
+    /// The centre that first received the notification, if not this one.
+    pub reporting_centre: Option<String>,
 }
 
 /// The fields a follow-up body receives, and no others. Changing this list
@@ -183,6 +189,10 @@ pub struct CaseSummary {
     pub entered_at: String,
     pub confirmed: bool,
     pub locked: bool,
+    /// The centre this case was transferred to.
+    pub owner: Option<String>,
+    /// The centre responsible for the place of stay, when it is another one.
+    pub belongs_elsewhere: Option<String>,
 }
 
 /// One row of the case list for follow-up bodies.
@@ -244,7 +254,7 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
     let Some(c) = sqlx::query(
         "SELECT id, revision, person_id, disease, diagnosis_class, onset_date, diagnosis_date, symptoms, reporting_doctor, \
          reporting_institution, occupation, free_text, entered_by, entered_at, confirmed_by, confirmed_at, confirmed_by_entrant, \
-         locked_by, supersedes FROM cases WHERE id = ?",
+         locked_by, supersedes, owner, pending_transfer, reporting_centre FROM cases WHERE id = ?",
     )
     .bind(case_id)
     .fetch_optional(pool)
@@ -360,6 +370,9 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
         assignment: assignment(pool, case_id).await?,
         locked_by: c.get("locked_by"),
         supersedes: c.get("supersedes"),
+        owner: c.get("owner"),
+        pending_transfer: c.get("pending_transfer"),
+        reporting_centre: c.get("reporting_centre"),
     }))
 }
 
@@ -421,7 +434,7 @@ pub async fn list_cases(
 ) -> Result<Vec<ListedCase>, sqlx::Error> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT c.id, p.name, p.name_kana, p.sex, p.date_of_birth, c.disease, c.diagnosis_class, c.status, \
-         c.municipality_code, c.reporting_institution, c.entered_at, c.confirmed_at IS NOT NULL, c.locked_by IS NOT NULL, p.id \
+         c.municipality_code, c.reporting_institution, c.entered_at, c.confirmed_at IS NOT NULL, c.locked_by IS NOT NULL, p.id, c.owner \
          FROM cases c JOIN persons p ON p.id = c.person_id",
     );
     if filter.assigned_to.is_some() {
@@ -484,6 +497,8 @@ pub async fn list_cases(
                 entered_at: r.get(10),
                 confirmed: r.get(11),
                 locked: r.get(12),
+                owner: r.get(14),
+                belongs_elsewhere: None,
             },
             person_id: r.get(13),
         })

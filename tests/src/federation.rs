@@ -81,6 +81,12 @@ impl TestFederation {
                 codes.join(", ")
             ));
         }
+        let person_key = dir.path().join("person.key");
+        std::fs::write(
+            &person_key,
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+        )
+        .unwrap();
         let directory_path = dir.path().join("directory.toml");
         std::fs::write(&directory_path, directory).unwrap();
         let mut running = BTreeMap::new();
@@ -100,6 +106,8 @@ impl TestFederation {
                 crl: crl_path.clone(),
                 max_backoff: Duration::from_millis(500),
                 crl_check_interval: Duration::from_millis(200),
+                person_key: Some(person_key.clone()),
+                auto_accept_transfers_from: Vec::new(),
             };
             let member = m.clone();
             let node = TestNode::start_with(move |c| {

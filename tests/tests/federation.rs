@@ -284,7 +284,9 @@ async fn a_message_refused_for_good_is_set_aside_and_the_queue_moves_on() {
         .unwrap();
     let mut bad = renkei_federation::Envelope::decode(&bytes).unwrap();
     bad.message_id = uuid::Uuid::now_v7();
-    let renkei_federation::Body::StatutoryReport(r) = &mut bad.body;
+    let renkei_federation::Body::StatutoryReport(r) = &mut bad.body else {
+        panic!("a report")
+    };
     r.responsible_centre = "hc-13104".into();
     r.revision += 10;
     sqlx::query("INSERT INTO outbox (message_id, recipient, kind, envelope, created_at, next_attempt_at) VALUES (?, 'national', 'statutory_report', ?, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')")

@@ -249,6 +249,7 @@ impl NotificationRequest {
             case_id: new_id(),
             person_id: new_id(),
             person: Some(NewPerson {
+                person_key: None,
                 name: self.name,
                 name_kana: self.name_kana,
                 sex: self.sex,

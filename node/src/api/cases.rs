@@ -50,6 +50,7 @@ async fn respond_with_case(
 fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
     Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: state.clock.now(),
         actor: user.0.id.clone(),
         change,
@@ -83,7 +84,14 @@ pub async fn create(
     let institution = (user.0.role == Role::Medical)
         .then_some(user.0.organisation.as_deref())
         .flatten();
-    let case = request.into_new_case(today, institution)?;
+    let mut case = request.into_new_case(today, institution)?;
+    if let (Some(f), Some(p)) = (&state.federation, case.person.as_mut()) {
+        p.person_key = f.person_key(
+            &p.name_kana,
+            &time_fmt::date(p.date_of_birth),
+            p.sex.wire_name(),
+        );
+    }
     let (case_id, person_id) = (case.case_id.clone(), case.person_id.clone());
     let audit = entry(
         &state,
@@ -158,7 +166,17 @@ pub async fn list(
         before: query.before,
         limit,
     };
-    let rows = views::list_cases(&state.pool, &filter, today).await?;
+    let mut rows = views::list_cases(&state.pool, &filter, today).await?;
+    // A case whose place of stay another centre serves belongs elsewhere.
+    if let Some(f) = &state.federation {
+        for r in &mut rows {
+            r.summary.belongs_elsewhere = f
+                .directory
+                .centre_for(&r.summary.municipality_code)
+                .filter(|n| n.id != f.node_id)
+                .map(|n| n.id.clone());
+        }
+    }
     // One audit entry per listed case (the list shows names), or one for an
     // empty list; all durable before the answer leaves.
     let actor = user.0.actor();

@@ -223,6 +223,7 @@ pub async fn change_password(
     let now = state.clock.now();
     let command = Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: now,
         actor: user.id.clone(),
         change: Change::SetPassword {

@@ -2,6 +2,7 @@
 //! document is built from the same list and a test holds the two together.
 
 mod admin;
+mod between;
 mod case_requests;
 mod cases;
 pub mod error;
@@ -228,6 +229,84 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "The public statistics page (HTML, SVG epidemic curve)",
         "anyone",
     ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/transfer",
+        "Offer the case to another centre (移管)",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/transfers",
+        "Incoming and outgoing transfers (direction=, state=)",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/transfers/{tid}",
+        "A transfer, with the offered record if incoming",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/{tid}/accept",
+        "Accept an incoming offer",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/{tid}/reject",
+        "Reject an incoming offer, with a reason",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/{tid}/withdraw",
+        "Withdraw an outgoing offer",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/contacts/{cid}/refer",
+        "Refer a close contact to the centre where they live",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/referrals",
+        "Close contacts referred here by other centres",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/shares",
+        "Share a read-only subset with a related centre for a purpose",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/cases/{id}/shares",
+        "This case's shares and who looked at them",
+        "staff",
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/shares/{sid}/revoke",
+        "Revoke a share: the copy is deleted there",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/shared",
+        "Cases other centres share with this one",
+        "staff",
+    ),
+    (
+        "GET",
+        "/api/v1/shared/{sid}",
+        "Read a shared copy (reported to the owning centre)",
+        "staff",
+    ),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -283,6 +362,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stats/current", get(stats::current))
         .route("/api/v1/stats/timeliness", get(stats::timeliness))
         .route("/stats", get(stats::page))
+        .route("/api/v1/cases/{id}/transfer", post(between::offer))
+        .route("/api/v1/transfers", get(between::list_transfers))
+        .route("/api/v1/transfers/{tid}", get(between::read_transfer))
+        .route("/api/v1/transfers/{tid}/accept", post(between::accept))
+        .route("/api/v1/transfers/{tid}/reject", post(between::reject))
+        .route("/api/v1/transfers/{tid}/withdraw", post(between::withdraw))
+        .route(
+            "/api/v1/cases/{id}/contacts/{cid}/refer",
+            post(between::refer),
+        )
+        .route("/api/v1/referrals", get(between::list_referrals))
+        .route(
+            "/api/v1/cases/{id}/shares",
+            post(between::share).get(between::list_case_shares),
+        )
+        .route(
+            "/api/v1/cases/{id}/shares/{sid}/revoke",
+            post(between::revoke_share),
+        )
+        .route("/api/v1/shared", get(between::list_shared))
+        .route("/api/v1/shared/{sid}", get(between::read_shared))
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -331,8 +431,29 @@ impl AppState {
     ) -> ApiResult<Receipt> {
         if let Some(federation) = &self.federation {
             command.reports = federation.report_tickets(&command.change);
+            // Related centres get the new state of every case they share.
+            for case_id in command.change.reported_cases() {
+                let shares: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM shares WHERE case_id = ? AND direction = 'out' AND state = 'active'")
+                        .bind(case_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                command
+                    .share_updates
+                    .extend(
+                        shares
+                            .into_iter()
+                            .map(|share_id| crate::command::ShareTicket {
+                                share_id,
+                                me: federation.node_id.clone(),
+                                message_id: uuid::Uuid::now_v7(),
+                            }),
+                    );
+            }
         }
-        let queued = !command.reports.is_empty();
+        let queued = !command.reports.is_empty()
+            || !command.share_updates.is_empty()
+            || command.change.sends_messages();
         let receipt = self
             .log
             .submit(Submission::command(command, entries))

@@ -39,6 +39,7 @@ pub async fn issue(
     let expires_at = now + lifetime;
     let command = Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: now,
         actor: user.0.id.clone(),
         change: Change::IssueSelfReportLink {
@@ -110,8 +111,41 @@ pub async fn report(
     let request: ObservationRequest = body.parse()?;
     let now = state.clock.now();
     let observation = request.check(now, "patient")?;
+    // A transferred case: the report goes on to the centre that owns it now.
+    let owner: Option<String> = sqlx::query_scalar("SELECT owner FROM cases WHERE id = ?")
+        .bind(&case_id)
+        .fetch_one(&state.pool)
+        .await?;
+    if let (Some(_), Some(f)) = (owner, &state.federation) {
+        let forwarded = renkei_federation::wire::TransferredObservation {
+            observed_at: time_fmt::instant(observation.observed_at),
+            temperature: observation.temperature,
+            spo2: observation.spo2,
+            symptoms: observation.symptoms.iter().map(|s| s.to_string()).collect(),
+        };
+        let change = Change::ForwardObservation {
+            case_id: case_id.clone(),
+            me: f.node_id.clone(),
+            observation: forwarded,
+            message_id: uuid::Uuid::now_v7(),
+        };
+        let audit = AuditEntry::new(
+            now,
+            &patient(),
+            "case.observation.forward",
+            Outcome::Allowed,
+        )
+        .case(&case_id)
+        .person(&person_id)
+        .part("observations");
+        state
+            .submit(Command::new(now, "self-report", change), vec![audit])
+            .await?;
+        return Ok((StatusCode::CREATED, Json(json!({ "recorded": true }))).into_response());
+    }
     let command = Command {
         reports: Vec::new(),
+        share_updates: Vec::new(),
         at: now,
         actor: "self-report".into(),
         change: Change::AddObservation {
