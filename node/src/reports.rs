@@ -46,7 +46,7 @@ pub async fn queue(
     let row = sqlx::query(
         "SELECT c.revision, c.disease, c.diagnosis_class, p.sex, p.date_of_birth, c.municipality_code, c.onset_date, \
          c.diagnosis_date, c.status, c.locked_by, (SELECT reported_on FROM class_reports r WHERE r.case_id = c.id AND r.class = c.diagnosis_class), \
-         m.admitted_on, m.discharged_on, COALESCE(m.icu, 0), COALESCE(m.ventilator, 0), COALESCE(m.ecmo, 0) \
+         m.admitted_on, m.discharged_on, COALESCE(m.icu, 0), COALESCE(m.ventilator, 0), COALESCE(m.ecmo, 0), c.reporting_centre \
          FROM cases c JOIN persons p ON p.id = c.person_id LEFT JOIN medical m ON m.case_id = c.id WHERE c.id = ?",
     )
     .bind(&ticket.case_id)
@@ -97,7 +97,10 @@ pub async fn queue(
         sex: row.get(3),
         age: age_on(dob, report_day).clamp(0, 255) as u8,
         municipality_code: row.get(5),
-        reporting_centre: ticket.sender.clone(),
+        // The centre that first received the notification, across transfers.
+        reporting_centre: row
+            .get::<Option<String>, _>(16)
+            .unwrap_or_else(|| ticket.sender.clone()),
         responsible_centre: ticket.sender.clone(),
         onset_date: row
             .get::<Option<String>, _>(6)

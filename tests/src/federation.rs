@@ -158,6 +158,11 @@ impl TestFederation {
         std::fs::write(self.crl_path(), self.ca.crl_pem(7).unwrap()).unwrap();
     }
 
+    /// The database file of a stopped node (to act on it as an operator would).
+    pub fn stopped_database(&self, id: &str) -> PathBuf {
+        self.stopped[id].database_path()
+    }
+
     /// Moves one node's clock forward, running or stopped.
     pub fn advance_clock(&self, id: &str, by: Duration) {
         match self.running.get(id) {

@@ -223,6 +223,12 @@ impl TestNode {
     }
 }
 
+impl StoppedNode {
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("node.db")
+    }
+}
+
 /// A stopped node's data, to start it again.
 pub struct StoppedNode {
     dir: tempfile::TempDir,
@@ -262,6 +268,14 @@ impl Client {
             base: node.url(""),
             http: reqwest::Client::new(),
             token: None,
+        }
+    }
+
+    /// The same session, at a node's current address (after a restart).
+    pub fn at(&self, node: &TestNode) -> Self {
+        Self {
+            base: node.url(""),
+            ..self.clone()
         }
     }
 
