@@ -57,6 +57,14 @@ fn free_udp_port() -> std::net::SocketAddr {
 
 impl TestFederation {
     pub async fn start(members: &[Member]) -> Self {
+        Self::start_with(members, |_, _| {}).await
+    }
+
+    /// Starts the federation, letting `adjust` change each node's federation config.
+    pub async fn start_with(
+        members: &[Member],
+        adjust: impl Fn(&str, &mut FederationConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut ca = Authority::init(&dir.path().join("ca"), "Test federation", None).unwrap();
         let crl_path = dir.path().join("federation.crl");
@@ -97,7 +105,7 @@ impl TestFederation {
             std::fs::write(out.join("node.pem"), &issued.cert_pem).unwrap();
             renkei_ca::keyfile::write_private(&out.join("node.key"), issued.key_pem.as_bytes())
                 .unwrap();
-            let federation = FederationConfig {
+            let mut federation = FederationConfig {
                 quic_listen: addresses[m.id],
                 directory: directory_path.clone(),
                 certificate: out.join("node.pem"),
@@ -109,6 +117,7 @@ impl TestFederation {
                 person_key: Some(person_key.clone()),
                 auto_accept_transfers_from: Vec::new(),
             };
+            adjust(m.id, &mut federation);
             let member = m.clone();
             let node = TestNode::start_with(move |c| {
                 c.node_id = member.id.to_string();

@@ -643,3 +643,30 @@ async fn the_receiver_is_warned_when_it_already_holds_the_person() {
     let _ = Method::GET;
     fed.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_centre_can_accept_offers_from_a_named_peer_without_asking() {
+    let fed = TestFederation::start_with(&[NATIONAL, MINATO, SHINJUKU], |id, f| {
+        if id == "hc-13104" {
+            f.auto_accept_transfers_from = vec!["hc-13103".into()];
+        }
+    })
+    .await;
+    let (minato, shinjuku) = (fed.node("hc-13103"), fed.node("hc-13104"));
+    let (ms, ss) = (staff(minato).await, staff(shinjuku).await);
+    let id = new_case(minato, &ms, "自動 太郎", "ジドウ タロウ").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ms.post(
+        &format!("/api/v1/cases/{id}/transfer"),
+        json!({"to": "hc-13104"}),
+    )
+    .await;
+    eventually("Shinjuku owns the case without a click", || async {
+        (case_at(&ss, &id).await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    assert_eq!(case_at(&ms, &id).await.1["owner"], "hc-13104");
+    fed.shutdown().await;
+}
