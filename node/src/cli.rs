@@ -32,12 +32,14 @@ pub enum Top {
     /// Start a health-centre node on this machine with one user per role
     /// (again: resume it). Stop with Ctrl-C.
     Up {
-        /// Where the node and its credentials are kept.
+        /// Where the federation (CA, directory, every node) is kept.
         #[arg(long, default_value = ".renkei")]
         data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: SocketAddr,
-        /// Print one JSON object once the node is ready.
+        /// HTTP ports from here (national first), QUIC from this minus 680;
+        /// 0 picks free ports.
+        #[arg(long, default_value_t = 8080)]
+        port_base: u16,
+        /// Print one JSON object once every node is ready.
         #[arg(long)]
         json: bool,
     },
@@ -250,9 +252,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Top::Up {
             data_dir,
-            http,
+            port_base,
             json,
-        } => crate::up::up(&data_dir, http, json).await?,
+        } => crate::up::up(&data_dir, port_base, json).await?,
         Top::Node(NodeCommand::Init {
             config,
             node_id,

@@ -16,6 +16,11 @@ impl Clock {
         OffsetDateTime::now_utc() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
     }
 
+    /// Sets the offset from real time, forward or back (seeding past days).
+    pub fn set_offset_seconds(&self, seconds: i64) {
+        self.offset_seconds.store(seconds, Ordering::Relaxed);
+    }
+
     /// Moves this clock (and every copy of it) forward.
     pub fn advance(&self, by: std::time::Duration) {
         self.offset_seconds

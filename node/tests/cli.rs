@@ -240,8 +240,8 @@ fn start_up(data_dir: &std::path::Path) -> (std::process::Child, serde_json::Val
         .args([
             "up",
             "--json",
-            "--http",
-            "127.0.0.1:0",
+            "--port-base",
+            "0",
             "--data-dir",
             data_dir.to_str().unwrap(),
         ])
@@ -269,20 +269,44 @@ fn stop(mut child: std::process::Child) {
 }
 
 #[test]
-fn up_starts_a_centre_with_a_user_per_role_and_resumes_it() {
+fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let (child, ready) = start_up(dir.path());
-    let url = ready["nodes"][0]["url"].as_str().unwrap().to_string();
-    assert_eq!(ready["nodes"][0]["id"], "hc-13103");
+    let nodes: Vec<(String, String)> = ready["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["url"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ids: Vec<&str> = nodes.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["national", "hc-13103", "hc-13104", "hc-13112"]);
+    for (_, url) in &nodes {
+        assert_eq!(http(url, "GET", "/healthz", None), (200, "ok".to_string()));
+    }
     let users = ready["users"].as_array().unwrap().clone();
-    let roles: Vec<&str> = users.iter().map(|u| u["role"].as_str().unwrap()).collect();
+    let roles_at = |node: &str| -> Vec<String> {
+        users
+            .iter()
+            .filter(|u| u["node"] == node)
+            .map(|u| u["role"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(roles_at("national"), ["admin", "ministry"]);
     assert_eq!(
-        roles,
+        roles_at("hc-13103"),
         ["admin", "staff", "medical", "contractor", "facility"]
     );
-    assert_eq!(http(&url, "GET", "/healthz", None), (200, "ok".to_string()));
 
-    let staff = &users[1];
+    // A centre's staff user logs in with the printed credentials.
+    let staff = users
+        .iter()
+        .find(|u| u["node"] == "hc-13103" && u["role"] == "staff")
+        .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -292,14 +316,45 @@ fn up_starts_a_centre_with_a_user_per_role_and_resumes_it() {
     let login =
         serde_json::json!({"user": staff["user"], "password": staff["password"], "totp": code})
             .to_string();
-    let (status, body) = http(&url, "POST", "/api/v1/login", Some(&login));
+    let (status, body) = http(&nodes[1].1, "POST", "/api/v1/login", Some(&login));
     assert_eq!(status, 200, "{body}");
+
+    // The seeded cases reached the national node over QUIC.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let current = loop {
+        let (status, body) = http(&nodes[0].1, "GET", "/api/v1/public/stats/current", None);
+        assert_eq!(status, 200);
+        let current: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if current["total"]["cases"].as_i64().unwrap_or(0) >= 30 {
+            break current;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the seeded cases never reached the national node: {current}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     stop(child);
 
-    // Again: the same node and users, nothing created twice.
+    // Again: the same federation and users, nothing created twice.
     let (child, again) = start_up(dir.path());
     assert_eq!(again["users"], ready["users"]);
-    let url = again["nodes"][0]["url"].as_str().unwrap().to_string();
-    assert_eq!(http(&url, "GET", "/healthz", None).0, 200);
+    for node in again["nodes"].as_array().unwrap() {
+        assert_eq!(
+            http(node["url"].as_str().unwrap(), "GET", "/healthz", None).0,
+            200
+        );
+    }
+    let (_, body) = http(
+        again["nodes"][0]["url"].as_str().unwrap(),
+        "GET",
+        "/api/v1/public/stats/current",
+        None,
+    );
+    let after: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        after["total"]["cases"], current["total"]["cases"],
+        "no second seeding"
+    );
     stop(child);
 }

@@ -414,6 +414,47 @@ pub struct CaseAccess {
     pub facts: CaseFacts,
 }
 
+/// Registers a notification as a user would through `POST /api/v1/cases`
+/// (same validation, same command, same reports); for seeding demo data.
+pub async fn register_notification(
+    state: &AppState,
+    actor: &SessionUser,
+    body: &serde_json::Value,
+) -> ApiResult<String> {
+    let request: case_requests::NotificationRequest =
+        extract::parse_json(&serde_json::to_vec(body).map_err(ApiError::internal)?)?;
+    let today = japan_date(state.clock.now());
+    let mut case = request.into_new_case(today, None)?;
+    if let (Some(f), Some(p)) = (&state.federation, case.person.as_mut()) {
+        p.person_key = f.person_key(
+            &p.name_kana,
+            &crate::time_fmt::date(p.date_of_birth),
+            crate::domain::WireName::wire_name(p.sex),
+        );
+    }
+    let (case_id, person_id) = (case.case_id.clone(), case.person_id.clone());
+    let audit = AuditEntry::new(
+        state.clock.now(),
+        &actor.actor(),
+        "case.create",
+        Outcome::Allowed,
+    )
+    .case(&case_id)
+    .person(&person_id)
+    .part("notification");
+    state
+        .submit(
+            Command::new(
+                state.clock.now(),
+                &actor.id,
+                crate::command::Change::RegisterCase(Box::new(case)),
+            ),
+            vec![audit],
+        )
+        .await?;
+    Ok(case_id)
+}
+
 impl AppState {
     /// Makes audit entries durable (for reads: before the data is sent).
     pub async fn record(&self, entries: Vec<AuditEntry>) -> ApiResult<()> {
