@@ -267,7 +267,7 @@ async fn seed(states: &[AppState]) -> anyhow::Result<()> {
                     "name": format!("{sn} {gn}"), "name_kana": format!("{sk} {gk}"), "sex": sex,
                     "date_of_birth": born.to_string(),
                     "place_of_stay": {"municipality_code": code, "address": format!("試験用住所 {n}")},
-                    "tests": [{"method": if n % 3 == 0 { "antigen_qualitative" } else { "pcr" }, "specimen": "nasopharyngeal_swab",
+                    "tests": [{"method": if n.is_multiple_of(3) { "antigen_qualitative" } else { "pcr" }, "specimen": "nasopharyngeal_swab",
                                "collected_on": (today - time::Duration::days(1)).to_string(), "result": "positive"}],
                     "phone": format!("090-0000-{:04}", n),
                 });
