@@ -24,7 +24,7 @@ use crate::wire::{ALPN, Envelope, MAX_MESSAGE_BYTES, Refusal, Reply};
 /// How long to wait for a peer to complete a handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a reply once a message is sent.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Receives messages that passed every transport check.
 pub trait Inbox: Send + Sync + 'static {
@@ -362,6 +362,20 @@ impl Transport {
         Ok(conn)
     }
 
+    /// Drops a connection that failed an exchange, so the next attempt dials
+    /// afresh instead of waiting for the idle timeout to notice a peer that
+    /// restarted or vanished.
+    fn evict(&self, peer: &str, conn: &quinn::Connection) {
+        conn.close(quinn::VarInt::from_u32(3), b"exchange failed");
+        if let Ok(mut slot) = self.slot(peer).try_lock()
+            && slot
+                .as_ref()
+                .is_some_and(|c| c.stable_id() == conn.stable_id())
+        {
+            *slot = None;
+        }
+    }
+
     /// Sends one envelope and waits for the receiver's durable ack.
     pub async fn send(&self, envelope: &Envelope) -> Result<(), SendError> {
         let peer = envelope.recipient.as_str();
@@ -395,12 +409,14 @@ impl Transport {
         let bytes = match result {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(detail)) => {
+                self.evict(peer, &conn);
                 return Err(SendError::Unreachable {
                     peer: peer.to_string(),
                     detail,
                 });
             }
             Err(_) => {
+                self.evict(peer, &conn);
                 return Err(SendError::Unreachable {
                     peer: peer.to_string(),
                     detail: "no reply within the timeout".into(),

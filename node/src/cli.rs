@@ -52,9 +52,23 @@ pub enum Top {
     /// Check a node's audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run an outage scenario against a federation of real node processes.
+    #[command(subcommand)]
+    Sim(SimCommand),
     /// The federation's certificate authority.
     #[command(subcommand)]
     Ca(crate::ca_cli::CaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Run SCENARIO.toml; exits non-zero if an invariant fails.
+    Run {
+        scenario: PathBuf,
+        /// Where the federation and the report go.
+        #[arg(long, default_value = "sim-report")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +314,29 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Top::Ca(command) => crate::ca_cli::run(command)?,
+        Top::Sim(SimCommand::Run { scenario, out }) => {
+            let renkei = std::env::current_exe().context("finding the renkei binary")?;
+            if out.exists() {
+                bail!("{} exists; give a new --out directory", out.display());
+            }
+            let outcome = renkei_simulations::run(&scenario, &renkei, &out).await?;
+            println!(
+                "{}: {} cases, peak backlog {}, report in {}",
+                outcome.scenario,
+                outcome.cases,
+                outcome.peak_backlog,
+                out.join("report.md").display()
+            );
+            for (name, result) in &outcome.invariants {
+                match result {
+                    Ok(()) => println!("  ok    {name}"),
+                    Err(e) => println!("  FAIL  {name}: {e}"),
+                }
+            }
+            if !outcome.passed() {
+                bail!("an invariant failed");
+            }
+        }
     }
     Ok(())
 }

@@ -358,3 +358,57 @@ fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
     );
     stop(child);
 }
+
+#[test]
+fn the_ci_outage_scenario_holds_every_invariant() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../simulations/scenarios/ci-outage.toml"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["sim", "run", scenario, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout.matches("  ok    ").count(), 5, "{stdout}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("hc-13104 down from 2h to 3h") && !report.contains("❌"),
+        "{report}"
+    );
+    for chart in ["backlog.svg", "lag.svg"] {
+        assert!(
+            std::fs::read_to_string(out.join(chart))
+                .unwrap()
+                .starts_with("<svg")
+        );
+    }
+    // A scenario that names a node it does not have is refused before anything starts.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(scenario)
+            .unwrap()
+            .replace("node = \"hc-13104\"", "node = \"hc-99999\""),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args([
+            "sim",
+            "run",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join("r2").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not in the scenario"));
+}

@@ -1,0 +1,303 @@
+//! The federation under test: a CA, certificates, a directory that points at
+//! the relays, and one real `renkei` process per node.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use renkei_ca::Authority;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::relay::{self, Network};
+use crate::scenario::Scenario;
+
+/// One node: its config, its process, its HTTP address, its users' sessions.
+pub struct Node {
+    pub id: String,
+    pub national: bool,
+    pub config: PathBuf,
+    pub database: PathBuf,
+    pub http: SocketAddr,
+    pub process: Option<Child>,
+    pub admin: Option<String>,
+    pub staff: Option<String>,
+    admin_credentials: Value,
+    staff_credentials: Option<Value>,
+}
+
+fn free_tcp() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// The RFC 6238 code for now (the same algorithm the node checks).
+pub fn totp_now(secret: &str, offset_steps: i64) -> anyhow::Result<String> {
+    use hmac::{Hmac, Mac};
+    let key = data_encoding::BASE32_NOPAD.decode(secret.as_bytes())?;
+    let step = time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .div_euclid(30)
+        + offset_steps;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key)?;
+    mac.update(&step.to_be_bytes());
+    let d = mac.finalize().into_bytes();
+    let o = (d[19] & 0x0f) as usize;
+    let n = u32::from_be_bytes([d[o] & 0x7f, d[o + 1], d[o + 2], d[o + 3]]) % 1_000_000;
+    Ok(format!("{n:06}"))
+}
+
+async fn run(renkei: &Path, args: &[&str]) -> anyhow::Result<Value> {
+    let out = Command::new(renkei)
+        .args(args)
+        .output()
+        .await
+        .with_context(|| format!("running {}", renkei.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "renkei {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+pub struct Federation {
+    pub renkei: PathBuf,
+    pub nodes: Vec<Node>,
+    pub network: Arc<Network>,
+    pub http: reqwest::Client,
+}
+
+impl Federation {
+    /// Creates everything under `dir` and starts every node.
+    pub async fn start(renkei: &Path, dir: &Path, scenario: &Scenario) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut ca = Authority::init(&dir.join("ca"), "Simulation federation", None)?;
+        std::fs::write(dir.join("federation.crl"), ca.crl_pem(30)?)?;
+        let secret: [u8; 32] = rand::random();
+        renkei_ca::keyfile::write_private(
+            &dir.join("person.key"),
+            data_encoding::HEXLOWER.encode(&secret).as_bytes(),
+        )?;
+        let network = Arc::new(Network::default());
+        let mut directory = String::new();
+        let mut plan = Vec::new();
+        let mut members: Vec<(String, bool, String, String, Option<String>)> = vec![(
+            "national".into(),
+            true,
+            "厚生労働省".into(),
+            "Ministry".into(),
+            None,
+        )];
+        members.extend(scenario.centre.iter().map(|c| {
+            (
+                c.id.clone(),
+                false,
+                c.name_ja.clone(),
+                c.name_en.clone(),
+                Some(c.municipality.clone()),
+            )
+        }));
+        for (id, national, ja, en, code) in &members {
+            let relay_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+            let relay_addr = relay_socket.local_addr()?;
+            let real: SocketAddr = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+            relay::start(network.clone(), id.clone(), relay_socket, real).await?;
+            network.register(id, real);
+            directory.push_str(&format!(
+                "[[node]]\nid = \"{id}\"\nkind = \"{}\"\nname_ja = \"{ja}\"\nname_en = \"{en}\"\nquic = \"{relay_addr}\"\n{}\n",
+                if *national { "national" } else { "health-centre" },
+                code.as_ref().map(|c| format!("municipalities = [\"{c}\"]\n")).unwrap_or_default()
+            ));
+            plan.push((id.clone(), *national, real));
+        }
+        std::fs::write(dir.join("directory.toml"), directory)?;
+        let mut nodes = Vec::new();
+        for (id, national, real) in plan {
+            let node_dir = dir.join("nodes").join(&id);
+            std::fs::create_dir_all(node_dir.join("certs"))?;
+            let issued = ca.issue(&id, 30)?;
+            std::fs::write(node_dir.join("certs/node.pem"), &issued.cert_pem)?;
+            renkei_ca::keyfile::write_private(
+                &node_dir.join("certs/node.key"),
+                issued.key_pem.as_bytes(),
+            )?;
+            let http = free_tcp()?;
+            let config = node_dir.join("node.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "node_id = \"{id}\"\nkind = \"{}\"\ndata_dir = \"data\"\n[http]\nlisten = \"{http}\"\n[sessions]\nidle_timeout = \"1day\"\nabsolute_lifetime = \"2days\"\n\
+                     [federation]\nquic_listen = \"{real}\"\ndirectory = \"../../directory.toml\"\ncertificate = \"certs/node.pem\"\nkey = \"certs/node.key\"\n\
+                     ca = \"../../ca/ca.pem\"\ncrl = \"../../federation.crl\"\nmax_backoff = \"2s\"\ncrl_check_interval = \"5s\"\nperson_key = \"../../person.key\"\n",
+                    if national {
+                        "national"
+                    } else {
+                        "health-centre"
+                    }
+                ),
+            )?;
+            let cfg = config.to_str().unwrap();
+            let admin = run(renkei, &["node", "init", "--config", cfg, "--json"]).await?;
+            let staff = if national {
+                None
+            } else {
+                Some(
+                    run(
+                        renkei,
+                        &[
+                            "user",
+                            "add",
+                            "--config",
+                            cfg,
+                            "--id",
+                            "sim.staff",
+                            "--role",
+                            "staff",
+                            "--json",
+                        ],
+                    )
+                    .await?,
+                )
+            };
+            nodes.push(Node {
+                id,
+                national,
+                database: node_dir.join("data/node.db"),
+                config,
+                http,
+                process: None,
+                admin: None,
+                staff: None,
+                admin_credentials: admin,
+                staff_credentials: staff,
+            });
+        }
+        let mut federation = Federation {
+            renkei: renkei.to_path_buf(),
+            nodes,
+            network,
+            http: reqwest::Client::new(),
+        };
+        for i in 0..federation.nodes.len() {
+            federation.start_node(i).await?;
+        }
+        for i in 0..federation.nodes.len() {
+            let admin = federation.nodes[i].admin_credentials.clone();
+            federation.nodes[i].admin = Some(federation.enrol(i, &admin, 0).await?);
+            if let Some(staff) = federation.nodes[i].staff_credentials.clone() {
+                federation.nodes[i].staff = Some(federation.enrol(i, &staff, 1).await?);
+            }
+        }
+        Ok(federation)
+    }
+
+    pub fn url(&self, i: usize, path: &str) -> String {
+        format!("http://{}{}", self.nodes[i].http, path)
+    }
+
+    pub fn index(&self, id: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .expect("known node")
+    }
+
+    /// Starts (or restarts) a node's process and waits until it answers.
+    pub async fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let child = Command::new(&self.renkei)
+            .args([
+                "node",
+                "run",
+                "--config",
+                self.nodes[i].config.to_str().unwrap(),
+            ])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        self.nodes[i].process = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url(i, "/healthz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not start",
+                self.nodes[i].id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills a node's process without warning, as a power cut would.
+    pub async fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].process.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Stops a node cleanly.
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].process.take() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            if tokio::time::timeout(Duration::from_secs(15), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].process.is_some()
+    }
+
+    /// First login: one-time password and code, then a password of our own.
+    async fn enrol(&self, i: usize, credentials: &Value, step: i64) -> anyhow::Result<String> {
+        let code = totp_now(
+            credentials["totp_secret"].as_str().unwrap_or_default(),
+            step,
+        )?;
+        let body = serde_json::json!({"user": credentials["user"], "password": credentials["password"], "totp": code});
+        let r: Value = self
+            .http
+            .post(self.url(i, "/api/v1/login"))
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = r["token"].as_str().context("no token")?.to_string();
+        let change =
+            serde_json::json!({"current": credentials["password"], "new": "simulation-password-1"});
+        self.http
+            .post(self.url(i, "/api/v1/password"))
+            .bearer_auth(&token)
+            .json(&change)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(token)
+    }
+
+    pub async fn shutdown(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i).await;
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The report of a run: Markdown with SVG charts of backlog and reporting lag.
+
+use std::path::Path;
+
+use crate::Outcome;
+use crate::scenario::Scenario;
+
+fn chart(
+    title: &str,
+    unit: &str,
+    points: &[(f64, f64)],
+    faults: &[(f64, f64)],
+    span: f64,
+) -> String {
+    let (w, h, pad) = (720.0, 220.0, 40.0);
+    let max_y = points.iter().map(|p| p.1).fold(1.0f64, f64::max);
+    let x = |t: f64| pad + t / span.max(1.0) * (w - 2.0 * pad);
+    let y = |v: f64| h - pad - v / max_y * (h - 2.0 * pad);
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11"><title>{title}</title>"##
+    );
+    for (from, to) in faults {
+        svg.push_str(&format!(
+            r##"<rect x="{:.1}" y="{pad}" width="{:.1}" height="{:.1}" fill="#f8d7da"/>"##,
+            x(*from),
+            (x(*to) - x(*from)).max(1.0),
+            h - 2.0 * pad
+        ));
+    }
+    svg.push_str(&format!(r##"<line x1="{pad}" y1="{0}" x2="{1}" y2="{0}" stroke="#333"/><text x="{pad}" y="{2}">0</text><text x="4" y="{3}">{max_y:.0} {unit}</text><text x="{1}" y="{4}" text-anchor="end">{5:.1} h</text>"##,
+        h - pad, w - pad, h - pad + 14.0, y(max_y) + 4.0, h - 8.0, span / 3600.0));
+    let line: Vec<String> = points
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+        .collect();
+    svg.push_str(&format!(
+        r##"<polyline points="{}" fill="none" stroke="#4a7ebb" stroke-width="1.5"/></svg>"##,
+        line.join(" ")
+    ));
+    svg
+}
+
+pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)?;
+    let span = outcome
+        .samples
+        .last()
+        .map(|s| s.t)
+        .unwrap_or(0.0)
+        .max(scenario.duration.as_secs_f64());
+    let faults: Vec<(f64, f64)> = scenario
+        .fault
+        .iter()
+        .map(|f| (f.window().0.as_secs_f64(), f.window().1.as_secs_f64()))
+        .collect();
+    let backlog: Vec<(f64, f64)> = outcome
+        .samples
+        .iter()
+        .map(|s| (s.t, s.backlog as f64))
+        .collect();
+    std::fs::write(
+        out.join("backlog.svg"),
+        chart(
+            "Messages waiting in outboxes",
+            "messages",
+            &backlog,
+            &faults,
+            span,
+        ),
+    )?;
+    std::fs::write(
+        out.join("lag.svg"),
+        chart("Reporting lag", "s", &outcome.lags, &faults, span),
+    )?;
+    let mut md = format!("# Simulation: {}\n\n", outcome.scenario);
+    md.push_str(&format!(
+        "- Simulated {} in {:.0} s of real time ({}× compression)\n- Cases notified: {}; transfers offered: {}; shares: {}\n- Peak backlog: {} messages\n",
+        humantime_serde::re::humantime::format_duration(scenario.duration),
+        scenario.duration.as_secs_f64() / scenario.compression,
+        scenario.compression,
+        outcome.cases,
+        outcome.transfers,
+        outcome.shares,
+        outcome.peak_backlog
+    ));
+    match outcome.drain_seconds {
+        Some(d) => md.push_str(&format!(
+            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated)\n",
+            d * scenario.compression / 60.0
+        )),
+        None => md.push_str("- No faults\n"),
+    }
+    if !outcome.lags.is_empty() {
+        let mut l: Vec<f64> = outcome.lags.iter().map(|p| p.1).collect();
+        l.sort_by(f64::total_cmp);
+        md.push_str(&format!(
+            "- Reporting lag (real seconds): median {:.2}, 99th percentile {:.2}, max {:.2}\n",
+            l[l.len() / 2],
+            l[(l.len() * 99 / 100).min(l.len() - 1)],
+            l[l.len() - 1]
+        ));
+    }
+    md.push_str("\n## Faults\n\n");
+    for f in &scenario.fault {
+        let (from, to) = f.window();
+        md.push_str(&format!(
+            "- {} from {} to {}\n",
+            f.describe(),
+            humantime_serde::re::humantime::format_duration(from),
+            humantime_serde::re::humantime::format_duration(to)
+        ));
+    }
+    md.push_str("\n## Invariants\n\n");
+    for (name, result) in &outcome.invariants {
+        match result {
+            Ok(()) => md.push_str(&format!("- ✅ {name}\n")),
+            Err(e) => md.push_str(&format!("- ❌ {name}: {e}\n")),
+        }
+    }
+    md.push_str("\n## Backlog\n\n![backlog](backlog.svg)\n\n## Reporting lag\n\n![lag](lag.svg)\n\nShaded: faults. Time axis in simulated hours.\n");
+    std::fs::write(out.join("report.md"), md)?;
+    Ok(())
+}
