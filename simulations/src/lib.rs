@@ -149,7 +149,6 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let (mut expected, mut created, mut transfers, mut shares) = (0.0f64, 0usize, 0usize, 0usize);
     let mut active = vec![false; scenario.fault.len()];
     let mut samples = Vec::new();
-    let mut last_fault_end: Option<Instant> = None;
     let mut case_ids: Vec<(usize, String)> = Vec::new();
     let mut last_sample = Instant::now() - Duration::from_secs(1);
     loop {
@@ -164,9 +163,6 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
                 continue;
             }
             active[k] = should;
-            if !should {
-                last_fault_end = Some(Instant::now());
-            }
             match fault {
                 Fault::NodeDown { node, .. } => {
                     let i = fed.index(node);
@@ -353,8 +349,18 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!();
-    // From the last fault ending to an empty backlog, in real seconds.
-    let drain_seconds = last_fault_end.map(|t| t.elapsed().as_secs_f64());
+    // From the last fault ending to the first empty backlog, in real seconds.
+    let last_end = scenario
+        .fault
+        .iter()
+        .map(|f| f.window().1.as_secs_f64())
+        .reduce(f64::max);
+    let drain_seconds = last_end.and_then(|end| {
+        samples
+            .iter()
+            .find(|s| s.t >= end && s.backlog == 0)
+            .map(|s| (s.t - end) / scenario.compression)
+    });
     let lags = invariants::lags(fed, scenario.compression, started_utc)
         .await
         .unwrap_or_default();

@@ -85,7 +85,7 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
     ));
     match outcome.drain_seconds {
         Some(d) => md.push_str(&format!(
-            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated)\n",
+            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated), to the first sample with nothing waiting (samples every 0.5 s)\n",
             d * scenario.compression / 60.0
         )),
         None => md.push_str("- No faults\n"),
