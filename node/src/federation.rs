@@ -422,18 +422,12 @@ impl Federation {
             person_secret,
         });
         let mut tasks = Vec::new();
-        for peer in directory.nodes().filter(|n| n.id != node_id) {
-            tasks.push(tokio::spawn(tracing::Instrument::instrument(
-                deliver(
-                    federation.clone(),
-                    pool.clone(),
-                    clock.clone(),
-                    peer.id.clone(),
-                    config.max_backoff,
-                ),
-                tracing::info_span!("deliver", node = node_id, peer = %peer.id),
-            )));
-        }
+        tasks.push(tokio::spawn(dispatch(
+            federation.clone(),
+            pool.clone(),
+            clock.clone(),
+            config.max_backoff,
+        )));
         tasks.push(tokio::spawn(log_status(
             federation.clone(),
             pool.clone(),
@@ -555,6 +549,63 @@ pub struct PeerStatus {
 }
 
 /// Sends one peer's outbox in order, one message at a time.
+/// The dispatcher's workers; they stop when it stops (a dropped `JoinHandle`
+/// would leave its task running, holding the endpoint).
+#[derive(Default)]
+struct Workers(std::collections::HashMap<String, JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in self.0.values() {
+            worker.abort();
+        }
+    }
+}
+
+/// Starts a delivery worker for every peer that has messages waiting and no
+/// worker yet. A node with hundreds of peers runs workers only for those it
+/// is talking to.
+async fn dispatch(
+    federation: Arc<Federation>,
+    pool: SqlitePool,
+    clock: Clock,
+    max_backoff: Duration,
+) {
+    let mut workers = Workers::default();
+    loop {
+        workers.0.retain(|_, w| !w.is_finished());
+        match sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT recipient FROM outbox WHERE state = 'pending'",
+        )
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(peers) => {
+                for peer in peers {
+                    if workers.0.contains_key(&peer) || federation.directory.node(&peer).is_none() {
+                        continue;
+                    }
+                    let span =
+                        tracing::info_span!("deliver", node = %federation.node_id, peer = %peer);
+                    let worker = deliver(
+                        federation.clone(),
+                        pool.clone(),
+                        clock.clone(),
+                        peer.clone(),
+                        max_backoff,
+                    );
+                    workers.0.insert(
+                        peer,
+                        tokio::spawn(tracing::Instrument::instrument(worker, span)),
+                    );
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot read the outbox"),
+        }
+        wait(&federation, Duration::from_millis(500)).await;
+    }
+}
+
 async fn deliver(
     federation: Arc<Federation>,
     pool: SqlitePool,
@@ -569,10 +620,9 @@ async fn deliver(
             .await;
         let row = match next {
             Ok(Some(row)) => row,
-            Ok(None) => {
-                wait(&federation, Duration::from_millis(500)).await;
-                continue;
-            }
+            // Nothing waiting for this peer: the worker ends; the dispatcher
+            // starts a new one when something is queued again.
+            Ok(None) => return,
             Err(error) => {
                 tracing::error!(%peer, %error, "cannot read the outbox");
                 wait(&federation, Duration::from_secs(1)).await;
