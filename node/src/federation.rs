@@ -421,24 +421,21 @@ impl Federation {
             tasks: Mutex::new(Vec::new()),
             person_secret,
         });
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(dispatch(
-            federation.clone(),
-            pool.clone(),
-            clock.clone(),
-            config.max_backoff,
-        )));
-        tasks.push(tokio::spawn(log_status(
-            federation.clone(),
-            pool.clone(),
-            clock.clone(),
-        )));
-        tasks.push(tokio::spawn(watch_crl(
-            federation.clone(),
-            config.crl.clone(),
-            crl,
-            config.crl_check_interval,
-        )));
+        let tasks = vec![
+            tokio::spawn(dispatch(
+                federation.clone(),
+                pool.clone(),
+                clock.clone(),
+                config.max_backoff,
+            )),
+            tokio::spawn(log_status(federation.clone(), pool.clone(), clock.clone())),
+            tokio::spawn(watch_crl(
+                federation.clone(),
+                config.crl.clone(),
+                crl,
+                config.crl_check_interval,
+            )),
+        ];
         *federation.tasks.lock().expect("tasks lock") = tasks;
         tracing::info!(node = node_id, quic = %config.quic_listen, "federation started");
         Ok(federation)
