@@ -11,6 +11,7 @@ pub mod scenario;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -76,31 +77,45 @@ pub async fn run(scenario_path: &Path, renkei: &Path, out: &Path) -> anyhow::Res
 }
 
 async fn backlog(fed: &Federation) -> i64 {
-    let mut total = 0;
-    for (i, node) in fed.nodes.iter().enumerate() {
-        if !fed.is_up(i) {
-            continue;
-        }
-        let Some(token) = &node.admin else { continue };
-        if let Ok(r) = fed
-            .http
-            .get(fed.url(i, "/api/v1/federation/status"))
-            .bearer_auth(token)
-            .send()
-            .await
-            && let Ok(v) = r.json::<Value>().await
-        {
-            total += v["peers"]
+    let depths = futures_util::stream::iter(0..fed.nodes.len())
+        .map(|i| async move {
+            let (Some(token), true) = (&fed.nodes[i].admin, fed.is_up(i)) else {
+                return 0;
+            };
+            let Ok(r) = fed
+                .http
+                .get(fed.url(i, "/api/v1/federation/status"))
+                .bearer_auth(token)
+                .send()
+                .await
+            else {
+                return 0;
+            };
+            let Ok(v) = r.json::<Value>().await else {
+                return 0;
+            };
+            v["peers"]
                 .as_array()
                 .map(|p| {
                     p.iter()
                         .map(|x| x["outbox_depth"].as_i64().unwrap_or(0))
                         .sum::<i64>()
                 })
-                .unwrap_or(0);
-        }
-    }
-    total
+                .unwrap_or(0)
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<i64>>()
+        .await;
+    depths.into_iter().sum()
+}
+
+/// Accepts the offers waiting at every centre that is up.
+async fn accept_all(fed: &Federation, centres: &[usize]) {
+    futures_util::stream::iter(centres.iter().copied().filter(|c| fed.is_up(*c)))
+        .map(|c| accept_offers(fed, c))
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// Accepts every offer waiting at a centre, as its staff would.
@@ -135,22 +150,91 @@ async fn accept_offers(fed: &Federation, i: usize) {
     }
 }
 
+/// One notification at centre `i`, and what follows it.
+async fn notify(
+    fed: &Federation,
+    i: usize,
+    n: usize,
+    municipality: &str,
+    update: bool,
+    share_to: Option<String>,
+    transfer_to: Option<String>,
+) -> Option<(usize, String, bool, bool)> {
+    let body = json!({
+        "disease": "covid-19", "diagnosis_class": "confirmed",
+        "name": format!("{} {n}", SURNAMES[n % SURNAMES.len()]), "name_kana": "モギ シミュレーション",
+        "sex": if n % 2 == 0 { "female" } else { "male" }, "date_of_birth": format!("{}-0{}-1{}", 1940 + n % 80, 1 + n % 9, n % 9),
+        "place_of_stay": {"municipality_code": municipality, "address": format!("模擬住所 {n}")},
+        "tests": [{"method": "pcr", "specimen": "saliva", "collected_on": "2026-11-01", "result": "positive"}],
+    });
+    let token = fed.nodes[i].staff.clone().unwrap_or_default();
+    let r = fed
+        .http
+        .post(fed.url(i, "/api/v1/cases"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let case: Value = r.json().await.ok()?;
+    let id = case["id"].as_str()?.to_string();
+    if update {
+        let _ = fed
+            .http
+            .put(fed.url(i, &format!("/api/v1/cases/{id}/status")))
+            .bearer_auth(&token)
+            .json(&json!({"status": "hospitalised"}))
+            .send()
+            .await;
+    }
+    let mut shared = false;
+    if let Some(to) = share_to {
+        let r = fed
+            .http
+            .post(fed.url(i, &format!("/api/v1/cases/{id}/shares")))
+            .bearer_auth(&token)
+            .json(&json!({"to": to, "purpose": "follow_up"}))
+            .send()
+            .await;
+        shared = r.is_ok_and(|r| r.status().is_success());
+    }
+    let mut transferred = false;
+    if let Some(to) = transfer_to {
+        let r = fed
+            .http
+            .post(fed.url(i, &format!("/api/v1/cases/{id}/transfer")))
+            .bearer_auth(&token)
+            .json(&json!({"to": to}))
+            .send()
+            .await;
+        transferred = r.is_ok_and(|r| r.status().is_success());
+    }
+    Some((i, id, shared, transferred))
+}
+
 async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outcome> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(scenario.seed);
     let centres: Vec<usize> = (0..fed.nodes.len())
         .filter(|i| !fed.nodes[*i].national)
         .collect();
-    let weights: Vec<f64> = scenario.centre.iter().map(|c| c.population).collect();
+    let specs = scenario.all_centres();
+    let weights: Vec<f64> = specs.iter().map(|c| c.population).collect();
     let total_weight: f64 = weights.iter().sum();
     let wall = scenario.duration.as_secs_f64() / scenario.compression;
     let start = Instant::now();
     let started_utc = time::OffsetDateTime::now_utc();
+    let mut last_elapsed = 0.0f64;
     let tick = Duration::from_millis(100);
     let (mut expected, mut created, mut transfers, mut shares) = (0.0f64, 0usize, 0usize, 0usize);
     let mut active = vec![false; scenario.fault.len()];
     let mut samples = Vec::new();
     let mut case_ids: Vec<(usize, String)> = Vec::new();
-    let mut last_sample = Instant::now() - Duration::from_secs(1);
+    // Sampling asks every node; with many nodes, ask less often.
+    let sample_every = Duration::from_millis(500.max(fed.nodes.len() as u64 * 5));
+    let mut last_sample = Instant::now() - sample_every;
     loop {
         let elapsed = start.elapsed().as_secs_f64();
         let t = (elapsed * scenario.compression).min(scenario.duration.as_secs_f64());
@@ -211,7 +295,11 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
             }
         }
         // New cases, spread over the centres by population.
-        expected += scenario.rate_at(sim) / 86_400.0 * tick.as_secs_f64() * scenario.compression;
+        // Arrivals follow real elapsed time, so a slow loop catches up
+        // instead of silently lowering the load.
+        expected +=
+            scenario.rate_at(sim) / 86_400.0 * (elapsed - last_elapsed) * scenario.compression;
+        last_elapsed = elapsed;
         let mut requests = Vec::new();
         while (created + requests.len()) < expected.floor() as usize {
             let mut pick = rng.gen_range(0.0..total_weight);
@@ -222,77 +310,49 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
             }
             requests.push(centres[c]);
         }
+        // Decide everything random first, then send the tick's requests
+        // concurrently, as many doctors would.
+        let mut jobs = Vec::new();
         for i in requests {
             created += 1;
             if !fed.is_up(i) {
                 continue; // the doctor cannot reach a centre that is down; the case is lost to this run
             }
-            let n = created;
-            let spec = &scenario.centre[i - 1];
-            let body = json!({
-                "disease": "covid-19", "diagnosis_class": "confirmed",
-                "name": format!("{} {n}", SURNAMES[n % SURNAMES.len()]), "name_kana": "モギ シミュレーション",
-                "sex": if n % 2 == 0 { "female" } else { "male" }, "date_of_birth": format!("{}-0{}-1{}", 1940 + n % 80, 1 + n % 9, n % 9),
-                "place_of_stay": {"municipality_code": spec.municipality, "address": format!("模擬住所 {n}")},
-                "tests": [{"method": "pcr", "specimen": "saliva", "collected_on": "2026-11-01", "result": "positive"}],
-            });
-            let token = fed.nodes[i].staff.clone().unwrap_or_default();
-            let Ok(r) = fed
-                .http
-                .post(fed.url(i, "/api/v1/cases"))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            if !r.status().is_success() {
-                continue;
-            }
-            let case: Value = r.json().await.unwrap_or(Value::Null);
-            let id = case["id"].as_str().unwrap_or_default().to_string();
             let others: Vec<usize> = centres.iter().copied().filter(|c| *c != i).collect();
-            if rng.gen_bool(scenario.load.update_rate) {
-                let _ = fed
-                    .http
-                    .put(fed.url(i, &format!("/api/v1/cases/{id}/status")))
-                    .bearer_auth(&token)
-                    .json(&json!({"status": "hospitalised"}))
-                    .send()
-                    .await;
-            }
-            if rng.gen_bool(scenario.load.share_rate) {
-                let to = &fed.nodes[others[rng.gen_range(0..others.len())]].id;
-                let r = fed
-                    .http
-                    .post(fed.url(i, &format!("/api/v1/cases/{id}/shares")))
-                    .bearer_auth(&token)
-                    .json(&json!({"to": to, "purpose": "follow_up"}))
-                    .send()
-                    .await;
-                shares += usize::from(r.is_ok_and(|r| r.status().is_success()));
-            }
-            if rng.gen_bool(scenario.load.transfer_rate) {
-                let to = &fed.nodes[others[rng.gen_range(0..others.len())]].id;
-                let r = fed
-                    .http
-                    .post(fed.url(i, &format!("/api/v1/cases/{id}/transfer")))
-                    .bearer_auth(&token)
-                    .json(&json!({"to": to}))
-                    .send()
-                    .await;
-                transfers += usize::from(r.is_ok_and(|r| r.status().is_success()));
-            }
+            let update = rng.gen_bool(scenario.load.update_rate);
+            let share_to = rng
+                .gen_bool(scenario.load.share_rate)
+                .then(|| fed.nodes[others[rng.gen_range(0..others.len())]].id.clone());
+            let transfer_to = rng
+                .gen_bool(scenario.load.transfer_rate)
+                .then(|| fed.nodes[others[rng.gen_range(0..others.len())]].id.clone());
+            jobs.push((
+                i,
+                created,
+                specs[i - 1].municipality.clone(),
+                update,
+                share_to,
+                transfer_to,
+            ));
+        }
+        let fed_ref = &*fed;
+        let results: Vec<Option<(usize, String, bool, bool)>> = futures_util::stream::iter(jobs)
+            .map(
+                |(i, n, municipality, update, share_to, transfer_to)| async move {
+                    notify(fed_ref, i, n, &municipality, update, share_to, transfer_to).await
+                },
+            )
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        for (i, id, shared, transferred) in results.into_iter().flatten() {
+            shares += usize::from(shared);
+            transfers += usize::from(transferred);
             case_ids.push((i, id));
         }
-        if last_sample.elapsed() >= Duration::from_millis(500) {
+        if last_sample.elapsed() >= sample_every {
             last_sample = Instant::now();
-            for &c in &centres {
-                if fed.is_up(c) {
-                    accept_offers(fed, c).await;
-                }
-            }
+            accept_all(fed, &centres).await;
             samples.push(Sample {
                 t,
                 backlog: backlog(fed).await,
@@ -329,9 +389,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let deadline = drain_start + Duration::from_secs(120);
     let end_t = scenario.duration.as_secs_f64();
     loop {
-        for &c in &centres {
-            accept_offers(fed, c).await;
-        }
+        accept_all(fed, &centres).await;
         let b = backlog(fed).await;
         samples.push(Sample {
             t: end_t + drain_start.elapsed().as_secs_f64() * scenario.compression,

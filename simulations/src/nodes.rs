@@ -29,8 +29,28 @@ pub struct Node {
     staff_credentials: Option<Value>,
 }
 
-fn free_tcp() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+/// A loopback port for a node, below the kernel's ephemeral range (which
+/// starts at 32768), so no relay or client socket can take it while the node
+/// is down or starting.
+fn node_port(udp: bool, taken: &mut std::collections::HashSet<u16>) -> anyhow::Result<SocketAddr> {
+    let base: u16 = if udp { 20_000 } else { 10_000 };
+    let offset: u16 = rand::random::<u16>() % 9_000;
+    for k in 0..9_000u16 {
+        let port = base + (offset + k) % 9_000;
+        if taken.contains(&port) {
+            continue;
+        }
+        let free = if udp {
+            std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        } else {
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        };
+        if free {
+            taken.insert(port);
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    anyhow::bail!("no free loopback port below the ephemeral range")
 }
 
 /// The RFC 6238 code for now (the same algorithm the node checks).
@@ -84,6 +104,7 @@ impl Federation {
         )?;
         let network = Arc::new(Network::default());
         let mut directory = String::new();
+        let mut taken = std::collections::HashSet::new();
         let mut plan = Vec::new();
         let mut members: Vec<(String, bool, String, String, Option<String>)> = vec![(
             "national".into(),
@@ -92,7 +113,7 @@ impl Federation {
             "Ministry".into(),
             None,
         )];
-        members.extend(scenario.centre.iter().map(|c| {
+        members.extend(scenario.all_centres().iter().map(|c| {
             (
                 c.id.clone(),
                 false,
@@ -104,7 +125,7 @@ impl Federation {
         for (id, national, ja, en, code) in &members {
             let relay_socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
             let relay_addr = relay_socket.local_addr()?;
-            let real: SocketAddr = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+            let real = node_port(true, &mut taken)?;
             relay::start(network.clone(), id.clone(), relay_socket, real).await?;
             network.register(id, real);
             directory.push_str(&format!(
@@ -125,7 +146,7 @@ impl Federation {
                 &node_dir.join("certs/node.key"),
                 issued.key_pem.as_bytes(),
             )?;
-            let http = free_tcp()?;
+            let http = node_port(false, &mut taken)?;
             let config = node_dir.join("node.toml");
             std::fs::write(
                 &config,

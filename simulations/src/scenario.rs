@@ -20,6 +20,9 @@ pub struct Scenario {
     /// The health centres (a national node is always added).
     #[serde(default)]
     pub centre: Vec<CentreSpec>,
+    /// More centres, made up from Japan's municipalities.
+    #[serde(default)]
+    pub generate: Option<Generate>,
     pub load: Load,
     #[serde(default)]
     pub fault: Vec<Fault>,
@@ -43,6 +46,87 @@ pub struct CentreSpec {
 
 fn one() -> f64 {
     1.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// How many centres, spread over the 47 prefectures by population.
+    pub centres: usize,
+}
+
+/// Prefecture populations (2020 census, thousands), by prefecture code 01–47.
+const PREFECTURES: [f64; 47] = [
+    5225.0, 1238.0, 1211.0, 2302.0, 960.0, 1068.0, 1833.0, 2867.0, 1933.0, 1939.0, 7345.0, 6284.0,
+    14048.0, 9237.0, 2201.0, 1035.0, 1133.0, 767.0, 810.0, 2048.0, 1979.0, 3633.0, 7542.0, 1770.0,
+    1414.0, 2578.0, 8838.0, 5465.0, 1324.0, 923.0, 553.0, 671.0, 1888.0, 2800.0, 1342.0, 720.0,
+    950.0, 1335.0, 692.0, 5135.0, 811.0, 1312.0, 1738.0, 1124.0, 1070.0, 1588.0, 1467.0,
+];
+
+const MUNICIPALITIES: &str = include_str!("../../node/data/municipalities.csv");
+
+/// `count` centres named after real municipalities, each prefecture getting
+/// a share by population (at least one), each centre a share of its
+/// prefecture's population.
+pub fn generate_centres(count: usize) -> Vec<CentreSpec> {
+    let total: f64 = PREFECTURES.iter().sum();
+    let available: Vec<usize> = (1..=47)
+        .map(|p| {
+            let prefix = format!("{p:02}");
+            MUNICIPALITIES
+                .lines()
+                .filter(|l| {
+                    l.starts_with(&prefix) && l.split(',').nth(2).is_some_and(|c| !c.is_empty())
+                })
+                .count()
+        })
+        .collect();
+    let count = count.min(available.iter().sum());
+    let mut per: Vec<usize> = (0..47)
+        .map(|i| {
+            ((PREFECTURES[i] / total * count as f64).round() as usize).clamp(1, available[i].max(1))
+        })
+        .collect();
+    while per.iter().sum::<usize>() > count {
+        let i = (0..47).max_by_key(|i| per[*i]).expect("47 prefectures");
+        per[i] -= 1;
+    }
+    while per.iter().sum::<usize>() < count {
+        // The most populous prefecture per centre that still has municipalities to spare.
+        let i = (0..47)
+            .filter(|i| per[*i] < available[*i])
+            .max_by(|a, b| {
+                (PREFECTURES[*a] / per[*a] as f64).total_cmp(&(PREFECTURES[*b] / per[*b] as f64))
+            })
+            .expect("enough municipalities");
+        per[i] += 1;
+    }
+    let mut out = Vec::new();
+    for (p, n) in per.iter().enumerate() {
+        let prefix = format!("{:02}", p + 1);
+        let cities: Vec<(&str, &str)> = MUNICIPALITIES
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                let code = f.next()?;
+                let _prefecture = f.next()?;
+                let city = f.next().filter(|c| !c.is_empty())?;
+                Some((code, city))
+            })
+            .take(*n)
+            .collect();
+        for (code, city) in &cities {
+            out.push(CentreSpec {
+                id: format!("hc-{}", &code[..5]),
+                name_ja: format!("{city}保健所"),
+                name_en: format!("Health centre {code}"),
+                municipality: code.to_string(),
+                population: PREFECTURES[p] / cities.len() as f64,
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,12 +221,26 @@ impl Scenario {
         Ok(s)
     }
 
+    /// Every centre: the listed ones, then the generated ones.
+    pub fn all_centres(&self) -> Vec<CentreSpec> {
+        let mut all = self.centre.clone();
+        if let Some(g) = &self.generate {
+            for c in generate_centres(g.centres) {
+                if !all
+                    .iter()
+                    .any(|a| a.id == c.id || a.municipality == c.municipality)
+                {
+                    all.push(c);
+                }
+            }
+        }
+        all
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.compression >= 1.0, "compression must be at least 1");
-        anyhow::ensure!(
-            self.centre.len() >= 2,
-            "a scenario needs at least two centres"
-        );
+        let centres = self.all_centres();
+        anyhow::ensure!(centres.len() >= 2, "a scenario needs at least two centres");
         anyhow::ensure!(
             !self.load.cases_per_day.is_empty(),
             "load.cases_per_day needs at least one point"
@@ -161,8 +259,8 @@ impl Scenario {
                 "rates are fractions from 0 to 1"
             );
         }
-        let known = |id: &str| id == "national" || self.centre.iter().any(|c| c.id == id);
-        for c in &self.centre {
+        let known = |id: &str| id == "national" || centres.iter().any(|c| c.id == id);
+        for c in &centres {
             renkei_ca::node_id::validate(&c.id)
                 .map_err(|e| anyhow::anyhow!("centre {}: {e}", c.id))?;
         }
@@ -243,6 +341,22 @@ cases_per_day = [100, 300]
         let s = parse(BASE).unwrap();
         assert_eq!(s.rate_at(Duration::ZERO), 100.0);
         assert_eq!(s.rate_at(Duration::from_secs(43_200)), 200.0);
+    }
+
+    #[test]
+    fn generated_centres_cover_the_prefectures() {
+        let c = generate_centres(470);
+        assert_eq!(c.len(), 470);
+        let prefectures: std::collections::BTreeSet<&str> =
+            c.iter().map(|c| &c.municipality[..2]).collect();
+        assert_eq!(prefectures.len(), 47);
+        let tokyo = c
+            .iter()
+            .filter(|c| c.municipality.starts_with("13"))
+            .count();
+        assert!(tokyo > 40, "{tokyo}");
+        let ids: std::collections::BTreeSet<&str> = c.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 470);
     }
 
     #[test]
