@@ -163,7 +163,7 @@ async fn notify(
     let body = json!({
         "disease": "covid-19", "diagnosis_class": "confirmed",
         "name": format!("{} {n}", SURNAMES[n % SURNAMES.len()]), "name_kana": "モギ シミュレーション",
-        "sex": if n % 2 == 0 { "female" } else { "male" }, "date_of_birth": format!("{}-0{}-1{}", 1940 + n % 80, 1 + n % 9, n % 9),
+        "sex": if n.is_multiple_of(2) { "female" } else { "male" }, "date_of_birth": format!("{}-0{}-1{}", 1940 + n % 80, 1 + n % 9, n % 9),
         "place_of_stay": {"municipality_code": municipality, "address": format!("模擬住所 {n}")},
         "tests": [{"method": "pcr", "specimen": "saliva", "collected_on": "2026-11-01", "result": "positive"}],
     });
