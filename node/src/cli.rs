@@ -55,6 +55,18 @@ pub enum Top {
     /// Run an outage scenario against a federation of real node processes.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Measure a centre, the federation and the national node.
+    Bench {
+        /// A tiny run that only proves the harness works.
+        #[arg(long)]
+        quick: bool,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Where the federation under test is kept.
+        #[arg(long, default_value = "bench-run")]
+        out: PathBuf,
+    },
     /// The federation's certificate authority.
     #[command(subcommand)]
     Ca(crate::ca_cli::CaCommand),
@@ -314,6 +326,23 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Top::Ca(command) => crate::ca_cli::run(command)?,
+        Top::Bench { quick, json, out } => {
+            let renkei = std::env::current_exe().context("finding the renkei binary")?;
+            if out.exists() {
+                bail!("{} exists; give a new --out directory", out.display());
+            }
+            let sizes = if quick {
+                renkei_simulations::bench::Sizes::quick()
+            } else {
+                renkei_simulations::bench::Sizes::full()
+            };
+            let figures = renkei_simulations::bench::run(&renkei, &out, &sizes).await?;
+            print!("{}", renkei_simulations::bench::table(&figures));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
         Top::Sim(SimCommand::Run { scenario, out }) => {
             let renkei = std::env::current_exe().context("finding the renkei binary")?;
             if out.exists() {

@@ -3,10 +3,12 @@
 //! synthetic cases, broken as the scenario says (processes killed, links
 //! partitioned, packets lost or delayed), healed, and then checked.
 
+pub mod bench;
 pub mod nodes;
 pub mod relay;
 pub mod report;
 pub mod scenario;
+pub mod seed;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

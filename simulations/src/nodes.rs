@@ -287,6 +287,31 @@ impl Federation {
         self.nodes[i].process.is_some()
     }
 
+    /// Adds a user with the command line and logs it in; returns its token.
+    pub async fn add_user(&self, i: usize, id: &str, role: &str) -> anyhow::Result<String> {
+        let credentials = run(
+            &self.renkei,
+            &[
+                "user",
+                "add",
+                "--config",
+                self.nodes[i].config.to_str().unwrap(),
+                "--id",
+                id,
+                "--role",
+                role,
+                "--json",
+            ],
+        )
+        .await?;
+        self.enrol(i, &credentials, 0).await
+    }
+
+    /// The operating-system process id of a running node.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].process.as_ref().and_then(|c| c.id())
+    }
+
     /// First login: one-time password and code, then a password of our own.
     async fn enrol(&self, i: usize, credentials: &Value, step: i64) -> anyhow::Result<String> {
         let code = totp_now(

@@ -1,0 +1,308 @@
+//! `renkei bench`: how fast a centre, the federation and the national node
+//! really are, measured on real node processes with durable writes and
+//! mutual TLS. Prints a table and can write it as JSON.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+use crate::nodes::Federation;
+use crate::scenario::{CentreSpec, Load, Scenario};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Sizes: the full run, or a tiny one that only proves the harness works.
+pub struct Sizes {
+    pub ingest: usize,
+    pub clients: usize,
+    pub cases_for_reads: usize,
+    pub reads: usize,
+    pub reports_for_stats: usize,
+}
+
+impl Sizes {
+    pub fn full() -> Self {
+        Self {
+            ingest: 20_000,
+            clients: 32,
+            cases_for_reads: 300_000,
+            reads: 200,
+            reports_for_stats: 1_000_000,
+        }
+    }
+    pub fn quick() -> Self {
+        Self {
+            ingest: 200,
+            clients: 8,
+            cases_for_reads: 2_000,
+            reads: 20,
+            reports_for_stats: 10_000,
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn rss_kib(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return 0.0 };
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+fn scenario() -> Scenario {
+    let centre = |id: &str, code: &str| CentreSpec {
+        id: id.into(),
+        name_ja: id.into(),
+        name_en: id.into(),
+        municipality: code.into(),
+        population: 1.0,
+    };
+    Scenario {
+        name: "bench".into(),
+        duration: Duration::from_secs(1),
+        compression: 1.0,
+        seed: 1,
+        centre: vec![centre("hc-13103", "131032"), centre("hc-13104", "131041")],
+        generate: None,
+        load: Load {
+            cases_per_day: vec![0.0],
+            transfer_rate: 0.0,
+            share_rate: 0.0,
+            update_rate: 0.0,
+        },
+        fault: Vec::new(),
+    }
+}
+
+async fn timed_gets(
+    fed: &Federation,
+    i: usize,
+    token: &str,
+    paths: Vec<String>,
+    clients: usize,
+) -> Vec<f64> {
+    let mut ms: Vec<f64> = futures_util::stream::iter(paths)
+        .map(|p| async move {
+            let t = Instant::now();
+            let r = fed.http.get(fed.url(i, &p)).bearer_auth(token).send().await;
+            let ok = r.is_ok_and(|r| r.status().is_success());
+            ok.then(|| t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .buffer_unordered(clients)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+/// Runs every benchmark; `out` holds the federation while it runs.
+pub async fn run(renkei: &Path, out: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let mut fed = Federation::start(renkei, &out.join("federation"), &scenario()).await?;
+    let (national, minato) = (fed.index("national"), fed.index("hc-13103"));
+    let staff = fed.nodes[minato].staff.clone().unwrap_or_default();
+    figures.push(Figure {
+        name: "resident memory, idle centre".into(),
+        value: rss_kib(fed.pid(minato)) / 1024.0,
+        unit: "MiB".into(),
+        target: "—".into(),
+        detail: "VmRSS of the node process".into(),
+    });
+
+    // 1. Centre ingest, with the national node down so every report queues (used by 4).
+    fed.kill_node(national).await;
+    let started = Instant::now();
+    let peak_rss = std::sync::Arc::new(std::sync::Mutex::new(0.0f64));
+    let pid = fed.pid(minato);
+    let watcher = {
+        let peak = peak_rss.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = rss_kib(pid);
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = p.max(r);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let fed_ref = &fed;
+    let staff_ref = &staff;
+    let mut latencies: Vec<f64> = futures_util::stream::iter(0..sizes.ingest)
+        .map(|n| async move {
+            let body = json!({"disease": "covid-19", "diagnosis_class": "confirmed", "name": format!("性能 {n}"), "name_kana": "セイノウ",
+                "sex": "female", "date_of_birth": "1980-04-01", "place_of_stay": {"municipality_code": "131032", "address": "港区"},
+                "tests": [{"method": "pcr", "specimen": "saliva", "collected_on": "2026-11-01", "result": "positive"}]});
+            let t = Instant::now();
+            let r = fed_ref.http.post(fed_ref.url(minato, "/api/v1/cases")).bearer_auth(staff_ref).json(&body).send().await;
+            r.is_ok_and(|r| r.status().is_success()).then(|| t.elapsed().as_secs_f64() * 1000.0)
+        })
+        .buffer_unordered(sizes.clients)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    let ingest_secs = started.elapsed().as_secs_f64();
+    watcher.abort();
+    latencies.sort_by(f64::total_cmp);
+    let accepted = latencies.len();
+    figures.push(Figure {
+        name: format!("centre ingest, {} clients", sizes.clients),
+        value: accepted as f64 / ingest_secs,
+        unit: "notifications/s".into(),
+        target: "≥ 2,000/s".into(),
+        detail: format!(
+            "{accepted} in {ingest_secs:.1} s; p50 {:.1} ms, p99 {:.1} ms (target < 50 ms)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99)
+        ),
+    });
+    figures.push(Figure {
+        name: "resident memory, centre under load".into(),
+        value: *peak_rss.lock().unwrap() / 1024.0,
+        unit: "MiB".into(),
+        target: "—".into(),
+        detail: "peak VmRSS during ingest".into(),
+    });
+
+    // 4. Catch-up: the queued reports drain when the national node returns.
+    let queued = accepted;
+    fed.start_node(national).await?;
+    let t = Instant::now();
+    let db = fed.nodes[minato].database.clone();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().filename(&db).read_only(true))
+        .await?;
+    loop {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+                .fetch_one(&pool)
+                .await?;
+        if pending == 0 {
+            break;
+        }
+        anyhow::ensure!(
+            t.elapsed() < Duration::from_secs(600),
+            "the outbox did not drain in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    let drain = t.elapsed().as_secs_f64();
+    figures.push(Figure {
+        name: "catch-up after the national node returns".into(),
+        value: drain,
+        unit: "s".into(),
+        target: "100,000 in < 30 s".into(),
+        detail: format!(
+            "{queued} queued reports delivered at {:.0}/s (one centre, one message per round trip)",
+            queued as f64 / drain
+        ),
+    });
+
+    // 2. Case list and case page at scale: the store is filled directly.
+    fed.stop_node(minato).await;
+    let ids = crate::seed::cases(&db, sizes.cases_for_reads.saturating_sub(accepted)).await?;
+    fed.start_node(minato).await?;
+    let list = timed_gets(
+        &fed,
+        minato,
+        &staff,
+        (0..sizes.reads)
+            .map(|_| "/api/v1/cases?limit=50".to_string())
+            .collect(),
+        4,
+    )
+    .await;
+    figures.push(Figure {
+        name: format!("case list at {} cases", sizes.cases_for_reads),
+        value: percentile(&list, 0.99),
+        unit: "ms p99".into(),
+        target: "< 100 ms".into(),
+        detail: format!(
+            "p50 {:.1} ms; 50 rows a page, each row audited before the answer",
+            percentile(&list, 0.5)
+        ),
+    });
+    let pages: Vec<String> = (0..sizes.reads)
+        .map(|k| format!("/api/v1/cases/{}", ids[k * 7919 % ids.len()]))
+        .collect();
+    let page = timed_gets(&fed, minato, &staff, pages, 4).await;
+    figures.push(Figure {
+        name: format!("case page at {} cases", sizes.cases_for_reads),
+        value: percentile(&page, 0.99),
+        unit: "ms p99".into(),
+        target: "< 100 ms".into(),
+        detail: format!("p50 {:.1} ms", percentile(&page, 0.5)),
+    });
+
+    // 6. Statistics at scale on the national node.
+    fed.stop_node(national).await;
+    crate::seed::reports(&fed.nodes[national].database, sizes.reports_for_stats).await?;
+    fed.start_node(national).await?;
+    let ministry = fed.add_user(national, "bench.mhlw", "ministry").await?;
+    for (name, path) in [
+        (
+            "daily by prefecture",
+            "/api/v1/stats/daily?by=prefecture&from=2026-09-01&to=2026-11-22",
+        ),
+        (
+            "daily by age band and sex",
+            "/api/v1/stats/daily?by=age_band,sex&from=2026-09-01&to=2026-11-22",
+        ),
+        (
+            "current by prefecture",
+            "/api/v1/stats/current?by=prefecture",
+        ),
+    ] {
+        let ms = timed_gets(&fed, national, &ministry, vec![path.to_string(); 5], 1).await;
+        figures.push(Figure {
+            name: format!("statistics at {} reports: {name}", sizes.reports_for_stats),
+            value: percentile(&ms, 0.5),
+            unit: "ms median".into(),
+            target: "< 200 ms at 5,000,000".into(),
+            detail: format!("max of 5: {:.0} ms", ms.last().copied().unwrap_or(0.0)),
+        });
+    }
+    fed.shutdown().await;
+    Ok(figures)
+}
+
+pub fn table(figures: &[Figure]) -> String {
+    let mut out = format!(
+        "{:<48} {:>12} {:<18} {:<22} {}\n",
+        "benchmark", "value", "unit", "target", "detail"
+    );
+    for f in figures {
+        out.push_str(&format!(
+            "{:<48} {:>12.1} {:<18} {:<22} {}\n",
+            f.name, f.value, f.unit, f.target, f.detail
+        ));
+    }
+    out
+}
