@@ -418,15 +418,45 @@ fn the_benchmark_harness_runs_its_tiny_version() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("figures.json");
     let o = Command::new(env!("CARGO_BIN_EXE_renkei"))
-        .args(["bench", "--quick", "--out", dir.path().join("run").to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "bench",
+            "--quick",
+            "--out",
+            dir.path().join("run").to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let figures: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let names: Vec<&str> = figures.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    for expected in ["centre ingest", "catch-up", "case list", "case page", "statistics", "resident memory"] {
-        assert!(names.iter().any(|n| n.contains(expected)), "{expected} missing from {names:?}");
+    let figures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let names: Vec<&str> = figures
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "centre ingest",
+        "catch-up",
+        "case list",
+        "case page",
+        "statistics",
+        "resident memory",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(expected)),
+            "{expected} missing from {names:?}"
+        );
     }
     // Every figure is a measurement, not a placeholder.
-    assert!(figures.as_array().unwrap().iter().all(|f| f["value"].as_f64().unwrap() > 0.0), "{figures}");
+    assert!(
+        figures
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["value"].as_f64().unwrap() > 0.0),
+        "{figures}"
+    );
 }
