@@ -299,9 +299,11 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         // New cases, spread over the centres by population.
         // Arrivals follow real elapsed time, so a slow loop catches up
         // instead of silently lowering the load.
+        // Never past the end: a slow last round must not add arrivals after it.
+        let until = elapsed.min(wall);
         expected +=
-            scenario.rate_at(sim) / 86_400.0 * (elapsed - last_elapsed) * scenario.compression;
-        last_elapsed = elapsed;
+            scenario.rate_at(sim) / 86_400.0 * (until - last_elapsed) * scenario.compression;
+        last_elapsed = until;
         let mut requests = Vec::new();
         while (created + requests.len()) < expected.floor() as usize {
             let mut pick = rng.gen_range(0.0..total_weight);
