@@ -16,6 +16,7 @@ pub mod domain;
 pub mod federation;
 pub mod log;
 pub mod municipality;
+pub mod outbox;
 pub mod reports;
 pub mod server;
 pub mod stats;

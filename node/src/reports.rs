@@ -11,7 +11,7 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use renkei_federation::wire::{Body, Envelope, StatutoryReport, TestsSummary, WireDate};
+use renkei_federation::wire::{Body, StatutoryReport, TestsSummary, WireDate};
 
 use crate::command::ApplyError;
 use crate::domain::{CaseStatus, DiagnosisClass, Sex, WireName, age_on, disease, is_severe};
@@ -118,28 +118,19 @@ pub async fn queue(
         withdrawn: row.get::<Option<String>, _>(9).is_some(),
         status,
     };
-    let envelope = Envelope {
-        version: renkei_federation::wire::PROTOCOL_VERSION,
-        message_id: ticket.message_id,
-        sender: ticket.sender.clone(),
-        recipient: ticket.recipient.clone(),
-        created_at_ms: (at.unix_timestamp_nanos() / 1_000_000) as i64,
-        body: Body::StatutoryReport(report),
+    let out = crate::outbox::Out {
+        me: &ticket.sender,
+        at,
     };
-    let at_text = time_fmt::instant(at);
-    sqlx::query(
-        "INSERT INTO outbox (message_id, recipient, kind, case_id, envelope, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    crate::outbox::queue(
+        conn,
+        &out,
+        ticket.message_id,
+        &ticket.recipient,
+        Some(&ticket.case_id),
+        Body::StatutoryReport(report),
     )
-    .bind(ticket.message_id.to_string())
-    .bind(&ticket.recipient)
-    .bind(envelope.body.name())
-    .bind(&ticket.case_id)
-    .bind(envelope.encode())
-    .bind(&at_text)
-    .bind(&at_text)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Checks a received report against the national node's rules. `sender` is
@@ -193,13 +184,7 @@ pub async fn store_received(
     at: &str,
     sent_at: &str,
 ) -> Result<(), ApplyError> {
-    let first = sqlx::query("INSERT INTO inbox_seen (sender, message_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(sender)
-        .bind(message_id.to_string())
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
-    if first.rows_affected() == 0 {
+    if !crate::outbox::first_time(conn, sender, message_id, at).await? {
         return Ok(()); // a duplicate: acknowledged again, not applied twice
     }
     let date = |d: Option<WireDate>| d.and_then(date_text);
