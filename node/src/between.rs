@@ -14,7 +14,7 @@ use renkei_federation::wire::{
     TransferAnswer, TransferOffer, TransferOutcome, TransferredCase, TransferredContact,
     TransferredMedical, TransferredObservation, TransferredTest,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::command::ApplyError;
@@ -592,26 +592,30 @@ async fn take_over(
     .bind(&c.reporting_centre)
     .execute(&mut *conn)
     .await?;
-    for (class, on) in &c.class_reports {
-        sqlx::query("INSERT INTO class_reports (case_id, class, reported_on) VALUES (?, ?, ?)")
-            .bind(&case_id)
-            .bind(class)
-            .bind(on)
-            .execute(&mut *conn)
-            .await?;
+    // Many rows per statement: an offer may carry long histories.
+    if !c.class_reports.is_empty() {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO class_reports (case_id, class, reported_on) ");
+        q.push_values(&c.class_reports, |mut b, (class, on)| {
+            b.push_bind(&case_id).push_bind(class).push_bind(on);
+        });
+        q.build().execute(&mut *conn).await?;
     }
-    for (i, t) in c.tests.iter().enumerate() {
-        sqlx::query("INSERT INTO tests (id, case_id, method, specimen, collected_on, result, entered_by, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(format!("{case_id}-t{i}"))
-            .bind(&case_id)
-            .bind(&t.method)
-            .bind(&t.specimen)
-            .bind(&t.collected_on)
-            .bind(&t.result)
-            .bind(&by)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+    for (chunk_no, chunk) in c.tests.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO tests (id, case_id, method, specimen, collected_on, result, entered_by, entered_at) ",
+        );
+        q.push_values(chunk.iter().enumerate(), |mut b, (k, t)| {
+            b.push_bind(format!("{case_id}-t{}", chunk_no * ROWS_PER_STATEMENT + k))
+                .push_bind(&case_id)
+                .push_bind(&t.method)
+                .push_bind(&t.specimen)
+                .push_bind(&t.collected_on)
+                .push_bind(&t.result)
+                .push_bind(&by)
+                .push_bind(at);
+        });
+        q.build().execute(&mut *conn).await?;
     }
     sqlx::query(
         "INSERT INTO status_history (case_id, seq, status, at, by_user) VALUES (?, 1, ?, ?, ?)",
@@ -644,54 +648,60 @@ async fn take_over(
             .execute(&mut *conn)
             .await?;
     }
-    for (i, o) in c.observations.iter().enumerate() {
-        insert_observation(
-            conn,
-            &format!("{case_id}-o{i}"),
-            &case_id,
-            o,
-            &by,
-            "transferred",
-        )
-        .await?;
-    }
-    for (i, k) in c.contacts.iter().enumerate() {
-        sqlx::query("INSERT INTO contacts (id, case_id, name, name_kana, phone, municipality_code, relation, last_exposure_on, entered_by, entered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(format!("{case_id}-c{i}"))
-            .bind(&case_id)
-            .bind(&k.name)
-            .bind(&k.name_kana)
-            .bind(&k.phone)
-            .bind(&k.municipality_code)
-            .bind(&k.relation)
-            .bind(&k.last_exposure_on)
-            .bind(&by)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+    let observations: Vec<(String, &TransferredObservation)> = c
+        .observations
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (format!("{case_id}-o{i}"), o))
+        .collect();
+    insert_observations(conn, &case_id, &observations, &by, "transferred").await?;
+    for (chunk_no, chunk) in c.contacts.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO contacts (id, case_id, name, name_kana, phone, municipality_code, relation, last_exposure_on, entered_by, entered_at) ",
+        );
+        q.push_values(chunk.iter().enumerate(), |mut b, (k, contact)| {
+            b.push_bind(format!("{case_id}-c{}", chunk_no * ROWS_PER_STATEMENT + k))
+                .push_bind(&case_id)
+                .push_bind(&contact.name)
+                .push_bind(&contact.name_kana)
+                .push_bind(&contact.phone)
+                .push_bind(&contact.municipality_code)
+                .push_bind(&contact.relation)
+                .push_bind(&contact.last_exposure_on)
+                .push_bind(&by)
+                .push_bind(at);
+        });
+        q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-async fn insert_observation(
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound values).
+const ROWS_PER_STATEMENT: usize = 500;
+
+async fn insert_observations(
     conn: &mut SqliteConnection,
-    id: &str,
     case_id: &str,
-    o: &TransferredObservation,
+    observations: &[(String, &TransferredObservation)],
     by: &str,
     role: &str,
 ) -> Result<(), ApplyError> {
-    sqlx::query("INSERT INTO observations (id, case_id, observed_at, temperature, spo2, symptoms, entered_by, entered_role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-        .bind(id)
-        .bind(case_id)
-        .bind(&o.observed_at)
-        .bind(o.temperature)
-        .bind(o.spo2.map(i64::from))
-        .bind(serde_json::to_string(&o.symptoms).expect("symptoms serialise"))
-        .bind(by)
-        .bind(role)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in observations.chunks(ROWS_PER_STATEMENT) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO observations (id, case_id, observed_at, temperature, spo2, symptoms, entered_by, entered_role) ",
+        );
+        q.push_values(chunk, |mut b, (id, o)| {
+            b.push_bind(id)
+                .push_bind(case_id)
+                .push_bind(&o.observed_at)
+                .push_bind(o.temperature)
+                .push_bind(o.spo2.map(i64::from))
+                .push_bind(serde_json::to_string(&o.symptoms).expect("symptoms serialise"))
+                .push_bind(by)
+                .push_bind(role);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -730,11 +740,10 @@ pub async fn receive_forwarded(
     if !matches!(owned, Some(None)) {
         return Err(conflict("this node does not own that case"));
     }
-    insert_observation(
+    insert_observations(
         conn,
-        &message_id.to_string(),
         &case_id,
-        &f.observation,
+        &[(message_id.to_string(), &f.observation)],
         &format!("self-report via node:{sender}"),
         "patient",
     )
