@@ -40,6 +40,22 @@ fn entry(state: &AppState, user: &AuthUser, action: &str, case_id: &str, part: &
         .part(part)
 }
 
+/// Submits one change with the one audit entry that describes it.
+async fn submit(
+    state: &AppState,
+    user: &AuthUser,
+    change: Change,
+    action: &str,
+    case_id: &str,
+    part: &str,
+) -> ApiResult<()> {
+    let audit = entry(state, user, action, case_id, part);
+    state
+        .submit(command(state, user, change), vec![audit])
+        .await?;
+    Ok(())
+}
+
 fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
     if f.is_centre(to) {
         Ok(())
@@ -82,18 +98,15 @@ pub async fn offer(
         reason: b.reason,
         message_id: Uuid::now_v7(),
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(
-                &state,
-                &user,
-                "case.transfer.offer",
-                &id,
-                "transfer_offer",
-            )],
-        )
-        .await?;
+    submit(
+        &state,
+        &user,
+        change,
+        "case.transfer.offer",
+        &id,
+        "transfer_offer",
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "transfer_id": transfer_id, "state": "offered" })),
@@ -245,12 +258,15 @@ async fn answer(
     } else {
         "transfer_rejected"
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(&state, &user, "case.transfer.answer", &case_id, part)],
-        )
-        .await?;
+    submit(
+        &state,
+        &user,
+        change,
+        "case.transfer.answer",
+        &case_id,
+        part,
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "state": if accepted { "accepting" } else { "rejected" } })),
@@ -295,18 +311,15 @@ pub async fn withdraw(
         me: f.node_id.clone(),
         message_id: Uuid::now_v7(),
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(
-                &state,
-                &user,
-                "case.transfer.withdraw",
-                &case_id,
-                "transfer_withdrawn",
-            )],
-        )
-        .await?;
+    submit(
+        &state,
+        &user,
+        change,
+        "case.transfer.withdraw",
+        &case_id,
+        "transfer_withdrawn",
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "state": "withdrawn" }))).into_response())
 }
 
@@ -350,12 +363,7 @@ pub async fn refer(
         index_link: format!("{}/{referral_id}", f.node_id),
         message_id: Uuid::now_v7(),
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(&state, &user, "case.contact.refer", &id, "contacts")],
-        )
-        .await?;
+    submit(&state, &user, change, "case.contact.refer", &id, "contacts").await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "referral_id": referral_id, "to": to })),
@@ -432,18 +440,15 @@ pub async fn share(
         me: f.node_id.clone(),
         message_id: Uuid::now_v7(),
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(
-                &state,
-                &user,
-                "case.share.grant",
-                &id,
-                &format!("shared:{}", b.purpose),
-            )],
-        )
-        .await?;
+    submit(
+        &state,
+        &user,
+        change,
+        "case.share.grant",
+        &id,
+        &format!("shared:{}", b.purpose),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "share_id": share_id }))).into_response())
 }
 
@@ -495,18 +500,15 @@ pub async fn revoke_share(
         me: f.node_id.clone(),
         message_id: Uuid::now_v7(),
     };
-    state
-        .submit(
-            command(&state, &user, change),
-            vec![entry(
-                &state,
-                &user,
-                "case.share.revoke",
-                &id,
-                "share_revoked",
-            )],
-        )
-        .await?;
+    submit(
+        &state,
+        &user,
+        change,
+        "case.share.revoke",
+        &id,
+        "share_revoked",
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "state": "revoked" }))).into_response())
 }
 
