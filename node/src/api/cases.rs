@@ -11,7 +11,7 @@ use time::Date;
 
 use super::case_requests::*;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody};
+use super::extract::{AuthUser, JsonBody, SessionUser};
 use super::{AppState, CaseAccess};
 use crate::access::{self, Action, View};
 use crate::audit::{AuditEntry, Outcome};
@@ -79,10 +79,21 @@ pub async fn create(
     state
         .authorize(&user.0, Action::CreateCase, "case.create")
         .await?;
-    let request: NotificationRequest = body.parse()?;
+    let case_id = register(&state, &user.0, body.parse()?).await?;
+    respond_with_case(&state, &case_id, View::Full, StatusCode::CREATED).await
+}
+
+/// Registers a notification for `actor`: the one path behind
+/// `POST /api/v1/cases` and the seeding of `renkei up`. A medical user's
+/// notification is bound to its institution.
+pub(super) async fn register(
+    state: &AppState,
+    actor: &SessionUser,
+    request: NotificationRequest,
+) -> ApiResult<String> {
     let today = japan_date(state.clock.now());
-    let institution = (user.0.role == Role::Medical)
-        .then_some(user.0.organisation.as_deref())
+    let institution = (actor.role == Role::Medical)
+        .then_some(actor.organisation.as_deref())
         .flatten();
     let mut case = request.into_new_case(today, institution)?;
     if let (Some(f), Some(p)) = (&state.federation, case.person.as_mut()) {
@@ -93,21 +104,18 @@ pub async fn create(
         );
     }
     let (case_id, person_id) = (case.case_id.clone(), case.person_id.clone());
-    let audit = entry(
-        &state,
-        &user,
-        "case.create",
-        &case_id,
-        &person_id,
-        "notification",
-    );
+    let now = state.clock.now();
+    let audit = AuditEntry::new(now, &actor.actor(), "case.create", Outcome::Allowed)
+        .case(&case_id)
+        .person(&person_id)
+        .part("notification");
     state
         .submit(
-            command(&state, &user, Change::RegisterCase(Box::new(case))),
+            Command::new(now, &actor.id, Change::RegisterCase(Box::new(case))),
             vec![audit],
         )
         .await?;
-    respond_with_case(&state, &case_id, View::Full, StatusCode::CREATED).await
+    Ok(case_id)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -421,38 +421,8 @@ pub async fn register_notification(
     actor: &SessionUser,
     body: &serde_json::Value,
 ) -> ApiResult<String> {
-    let request: case_requests::NotificationRequest =
-        extract::parse_json(&serde_json::to_vec(body).map_err(ApiError::internal)?)?;
-    let today = japan_date(state.clock.now());
-    let mut case = request.into_new_case(today, None)?;
-    if let (Some(f), Some(p)) = (&state.federation, case.person.as_mut()) {
-        p.person_key = f.person_key(
-            &p.name_kana,
-            &crate::time_fmt::date(p.date_of_birth),
-            crate::domain::WireName::wire_name(p.sex),
-        );
-    }
-    let (case_id, person_id) = (case.case_id.clone(), case.person_id.clone());
-    let audit = AuditEntry::new(
-        state.clock.now(),
-        &actor.actor(),
-        "case.create",
-        Outcome::Allowed,
-    )
-    .case(&case_id)
-    .person(&person_id)
-    .part("notification");
-    state
-        .submit(
-            Command::new(
-                state.clock.now(),
-                &actor.id,
-                crate::command::Change::RegisterCase(Box::new(case)),
-            ),
-            vec![audit],
-        )
-        .await?;
-    Ok(case_id)
+    let body = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    cases::register(state, actor, extract::parse_json(&body)?).await
 }
 
 impl AppState {
