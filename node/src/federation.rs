@@ -494,18 +494,24 @@ impl Federation {
         clock: &Clock,
     ) -> Result<Vec<PeerStatus>, sqlx::Error> {
         let now = clock.now();
+        // One grouped query for all peers: a national node has hundreds.
+        let rows = sqlx::query(
+            "SELECT recipient, COUNT(*) FILTER (WHERE state = 'pending'), MIN(created_at) FILTER (WHERE state = 'pending'), \
+             COUNT(*) FILTER (WHERE state = 'delivered'), COUNT(*) FILTER (WHERE state = 'rejected'), \
+             (SELECT last_error FROM outbox o WHERE o.recipient = outbox.recipient AND o.last_error IS NOT NULL ORDER BY o.seq DESC LIMIT 1) \
+             FROM outbox GROUP BY recipient",
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut by_peer: std::collections::HashMap<String, sqlx::sqlite::SqliteRow> = rows
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r))
+            .collect();
         let mut peers = Vec::new();
         for node in self.directory.nodes().filter(|n| n.id != self.node_id) {
-            let row = sqlx::query(
-                "SELECT COUNT(*) FILTER (WHERE state = 'pending'), MIN(created_at) FILTER (WHERE state = 'pending'), \
-                 COUNT(*) FILTER (WHERE state = 'delivered'), COUNT(*) FILTER (WHERE state = 'rejected'), \
-                 (SELECT last_error FROM outbox WHERE recipient = ?1 AND last_error IS NOT NULL ORDER BY seq DESC LIMIT 1) \
-                 FROM outbox WHERE recipient = ?1",
-            )
-            .bind(&node.id)
-            .fetch_one(pool)
-            .await?;
-            let oldest: Option<String> = row.get(1);
+            let row = by_peer.remove(&node.id);
+            let get = |i: usize| row.as_ref().map(|r| r.get::<i64, _>(i)).unwrap_or(0);
+            let oldest: Option<String> = row.as_ref().and_then(|r| r.get(2));
             peers.push(PeerStatus {
                 peer: node.id.clone(),
                 kind: match node.kind {
@@ -513,13 +519,13 @@ impl Federation {
                     NodeKind::National => "national",
                 },
                 connected: self.transport.is_connected(&node.id),
-                outbox_depth: row.get(0),
+                outbox_depth: get(1),
                 oldest_pending_age_seconds: oldest
                     .and_then(|t| time_fmt::parse_instant(&t))
                     .map(|t| (now - t).whole_seconds().max(0)),
-                delivered: row.get(2),
-                rejected: row.get(3),
-                last_error: row.get(4),
+                delivered: get(3),
+                rejected: get(4),
+                last_error: row.as_ref().and_then(|r| r.get(5)),
             });
         }
         Ok(peers)
