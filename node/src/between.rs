@@ -702,6 +702,7 @@ async fn insert_observations(
         });
         q.build().execute(&mut *conn).await?;
     }
+    crate::alerts::refresh(conn, case_id).await?;
     Ok(())
 }
 

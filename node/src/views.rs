@@ -141,6 +141,8 @@ pub struct CaseView {
     pub pending_transfer: Option<String>,
     /// The centre that first received the notification, if not this one.
     pub reporting_centre: Option<String>,
+    /// Why the patient needs a call now (`spo2`, `fever`), see [`crate::alerts`].
+    pub alert: Option<String>,
 }
 
 /// The fields a follow-up body receives, and no others. Changing this list
@@ -193,6 +195,8 @@ pub struct CaseSummary {
     pub owner: Option<String>,
     /// The centre responsible for the place of stay, when it is another one.
     pub belongs_elsewhere: Option<String>,
+    /// Why the patient needs a call now (`spo2`, `fever`), see [`crate::alerts`].
+    pub alert: Option<String>,
 }
 
 /// One row of the case list for follow-up bodies.
@@ -254,7 +258,7 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
     let Some(c) = sqlx::query(
         "SELECT id, revision, person_id, disease, diagnosis_class, onset_date, diagnosis_date, symptoms, reporting_doctor, \
          reporting_institution, occupation, free_text, entered_by, entered_at, confirmed_by, confirmed_at, confirmed_by_entrant, \
-         locked_by, supersedes, owner, pending_transfer, reporting_centre FROM cases WHERE id = ?",
+         locked_by, supersedes, owner, pending_transfer, reporting_centre, alert FROM cases WHERE id = ?",
     )
     .bind(case_id)
     .fetch_optional(pool)
@@ -373,6 +377,7 @@ pub async fn load_case(pool: &SqlitePool, case_id: &str) -> Result<Option<CaseVi
         owner: c.get("owner"),
         pending_transfer: c.get("pending_transfer"),
         reporting_centre: c.get("reporting_centre"),
+        alert: c.get("alert"),
     }))
 }
 
@@ -416,6 +421,11 @@ pub struct CaseFilter {
     pub reporting_institution: Option<String>,
     /// Only cases assigned today to this organisation with one of these kinds.
     pub assigned_to: Option<(String, Vec<&'static str>, String)>,
+    /// Only cases with an alert.
+    pub alert: bool,
+    /// Only cases whose place of stay is outside these municipalities (the
+    /// ones this centre serves): they belong to another centre.
+    pub outside: Option<Vec<String>>,
     /// Cases with ids below this one (ids are time-ordered: older cases).
     pub before: Option<String>,
     pub limit: u32,
@@ -434,7 +444,7 @@ pub async fn list_cases(
 ) -> Result<Vec<ListedCase>, sqlx::Error> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT c.id, p.name, p.name_kana, p.sex, p.date_of_birth, c.disease, c.diagnosis_class, c.status, \
-         c.municipality_code, c.reporting_institution, c.entered_at, c.confirmed_at IS NOT NULL, c.locked_by IS NOT NULL, p.id, c.owner \
+         c.municipality_code, c.reporting_institution, c.entered_at, c.confirmed_at IS NOT NULL, c.locked_by IS NOT NULL, p.id, c.owner, c.alert \
          FROM cases c JOIN persons p ON p.id = c.person_id",
     );
     if filter.assigned_to.is_some() {
@@ -474,6 +484,17 @@ pub async fn list_cases(
             .push_bind(today_s.clone())
             .push(")");
     }
+    if filter.alert {
+        q.push(" AND c.alert IS NOT NULL");
+    }
+    if let Some(served) = &filter.outside {
+        q.push(" AND c.owner IS NULL AND c.municipality_code NOT IN (");
+        let mut sep = q.separated(", ");
+        for code in served {
+            sep.push_bind(code.clone());
+        }
+        q.push(")");
+    }
     if let Some(before) = &filter.before {
         q.push(" AND c.id < ").push_bind(before.clone());
     }
@@ -499,6 +520,7 @@ pub async fn list_cases(
                 locked: r.get(12),
                 owner: r.get(14),
                 belongs_elsewhere: None,
+                alert: r.get(15),
             },
             person_id: r.get(13),
         })

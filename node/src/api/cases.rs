@@ -125,6 +125,10 @@ struct ListQuery {
     diagnosis_class: Option<DiagnosisClass>,
     confirmed: Option<bool>,
     municipality_code: Option<String>,
+    /// Only patients whose reports worsened.
+    alert: Option<bool>,
+    /// Only cases whose place of stay another centre serves.
+    belongs_elsewhere: Option<bool>,
     before: Option<String>,
     limit: Option<u32>,
 }
@@ -171,6 +175,22 @@ pub async fn list(
                 .collect();
             (user_org.clone(), kinds, time_fmt::date(today))
         }),
+        alert: query.alert == Some(true),
+        outside: match (query.belongs_elsewhere, &state.federation) {
+            (Some(true), Some(f)) => Some(
+                f.directory
+                    .node(&f.node_id)
+                    .map(|n| n.municipalities.clone())
+                    .unwrap_or_default(),
+            ),
+            // Without a federation every case belongs here.
+            (Some(true), None) => {
+                return Ok(
+                    Json(serde_json::json!({ "items": [], "next_before": null })).into_response(),
+                );
+            }
+            _ => None,
+        },
         before: query.before,
         limit,
     };
