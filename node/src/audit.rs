@@ -308,6 +308,10 @@ pub struct AuditFilter {
     pub case_id: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<Outcome>,
+    /// Only reads of patients by follow-up bodies (contractors, facilities)
+    /// that their organisation's assignment does not explain: refused
+    /// attempts, and reads of a case not assigned to them that day.
+    pub unexplained: Option<bool>,
     /// Only entries with a sequence number below this (for paging backwards).
     pub before: Option<i64>,
     pub limit: Option<u32>,
@@ -334,6 +338,16 @@ pub async fn query(
     }
     if let Some(outcome) = filter.outcome {
         builder.push(" AND outcome = ").push_bind(outcome.as_str());
+    }
+    if filter.unexplained == Some(true) {
+        // Assignment dates are Japan dates; the audit time is UTC, so compare
+        // with the Japan date of the entry (UTC+9, no summer time).
+        builder.push(
+            " AND case_id IS NOT NULL AND role IN ('contractor', 'facility') AND (outcome = 'denied' OR NOT EXISTS (\
+             SELECT 1 FROM assignments a WHERE a.case_id = audit.case_id AND a.organisation = audit.organisation \
+             AND a.from_date <= date(audit.at, '+9 hours') \
+             AND (a.until_date IS NULL OR a.until_date >= date(audit.at, '+9 hours'))))",
+        );
     }
     if let Some(before) = filter.before {
         builder.push(" AND seq < ").push_bind(before);

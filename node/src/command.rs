@@ -127,6 +127,18 @@ pub enum Change {
     SetPassword {
         user_id: String,
         password_hash: String,
+        /// A second factor the user enrolled with this change (the secret
+        /// and the time step of the code that proved it), replacing the one
+        /// handed over with the account.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        totp: Option<(String, i64)>,
+    },
+    /// An administrator's reset: a new one-time password and second factor;
+    /// the user's sessions end.
+    ResetCredentials {
+        user_id: String,
+        password_hash: String,
+        totp_secret: String,
     },
     RegisterCase(Box<NewCase>),
     UpdateNotification {
@@ -293,6 +305,7 @@ impl Change {
             Change::CreateUser(_) => "create_user",
             Change::DisableUser { .. } => "disable_user",
             Change::SetPassword { .. } => "set_password",
+            Change::ResetCredentials { .. } => "reset_credentials",
             Change::RegisterCase(_) => "register_case",
             Change::UpdateNotification { .. } => "update_notification",
             Change::AddTests { .. } => "add_tests",
@@ -454,6 +467,7 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
         Change::SetPassword {
             user_id,
             password_hash,
+            totp,
         } => {
             let result = sqlx::query(
                 "UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?",
@@ -465,6 +479,35 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             if result.rows_affected() == 0 {
                 return Err(ApplyError::NotFound("user"));
             }
+            if let Some((secret, step)) = totp {
+                sqlx::query("UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE id = ?")
+                    .bind(secret)
+                    .bind(step)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Change::ResetCredentials {
+            user_id,
+            password_hash,
+            totp_secret,
+        } => {
+            let result = sqlx::query(
+                "UPDATE users SET password_hash = ?, must_change_password = 1, totp_secret = ?, totp_last_step = 0 WHERE id = ?",
+            )
+            .bind(password_hash)
+            .bind(totp_secret)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+            if result.rows_affected() == 0 {
+                return Err(ApplyError::NotFound("user"));
+            }
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
         }
         Change::RegisterCase(case) => register_case(conn, case, &at, by).await?,
         Change::UpdateNotification {
@@ -560,6 +603,7 @@ pub async fn apply(conn: &mut SqliteConnection, command: &Command) -> Result<(),
             .bind(&o.entered_role)
             .execute(&mut *conn)
             .await?;
+            crate::alerts::refresh(conn, case_id).await?;
         }
         Change::AddContact {
             case_id,

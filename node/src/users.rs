@@ -135,6 +135,49 @@ pub async fn add<L: CommandLog>(
     })
 }
 
+/// Resets a user's password and second factor (a lost phone, a forgotten
+/// password): a new one-time password and secret, shown once; their sessions
+/// end and they enrol again at the next login.
+pub async fn reset<L: CommandLog>(
+    log: &L,
+    actor: &Actor,
+    now: OffsetDateTime,
+    issuer: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<Credentials, UserError> {
+    let one_time = password::generate_one_time();
+    let secret = totp::generate_secret();
+    let hash = tokio::task::spawn_blocking({
+        let p = one_time.clone();
+        move || password::hash(&p)
+    })
+    .await
+    .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+    let command = Command {
+        reports: Vec::new(),
+        share_updates: Vec::new(),
+        at: now,
+        actor: actor.id.clone(),
+        change: Change::ResetCredentials {
+            user_id: user_id.to_string(),
+            password_hash: hash,
+            totp_secret: secret.clone(),
+        },
+    };
+    let audit = AuditEntry::new(now, actor, "user.reset", Outcome::Allowed)
+        .part(&format!("user:{user_id}"));
+    log.submit(crate::log::Submission::command(command, vec![audit]))
+        .await?;
+    Ok(Credentials {
+        totp_uri: totp::provisioning_uri(&format!("Renkei {issuer}"), user_id, &secret),
+        user: user_id.to_string(),
+        role,
+        password: one_time,
+        totp_secret: secret,
+    })
+}
+
 /// Disables a user; their sessions end at once.
 pub async fn disable<L: CommandLog>(
     log: &L,

@@ -13,7 +13,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody};
 use crate::access::Action;
 use crate::audit::{self, AuditEntry, AuditFilter, Outcome};
-use crate::domain::Role;
+use crate::domain::{Role, WireName};
 use crate::users::{self, NewUserRequest, UserError};
 
 impl From<UserError> for ApiError {
@@ -71,6 +71,8 @@ struct UserRow {
     created_at: String,
     created_by: String,
     must_change_password: bool,
+    /// The last successful login, from the audit trail.
+    last_login_at: Option<String>,
 }
 
 pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
@@ -78,7 +80,9 @@ pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiRes
         .authorize(&user.0, Action::ManageUsers, "user.list")
         .await?;
     let rows: Vec<UserRow> = sqlx::query_as(
-        "SELECT id, role, organisation, until, disabled_at, created_at, created_by, must_change_password FROM users ORDER BY id",
+        "SELECT u.id, u.role, u.organisation, u.until, u.disabled_at, u.created_at, u.created_by, u.must_change_password, \
+         (SELECT MAX(a.at) FROM audit a WHERE a.actor = u.id AND a.action = 'login' AND a.outcome = 'allowed') AS last_login_at \
+         FROM users u ORDER BY u.id",
     )
     .fetch_all(&state.pool)
     .await?;
@@ -100,6 +104,37 @@ pub async fn disable_user(
     }
     users::disable(&state.log, &user.0.actor(), state.clock.now(), &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn reset_user(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    state
+        .authorize(&user.0, Action::ManageUsers, "user.reset")
+        .await?;
+    if id == user.0.id {
+        return Err(ApiError::conflict(
+            "an admin cannot reset their own account; another admin can",
+        ));
+    }
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let role = Role::from_wire(&role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+    let credentials = users::reset(
+        &state.log,
+        &user.0.actor(),
+        state.clock.now(),
+        &state.config.node_id,
+        &id,
+        role,
+    )
+    .await?;
+    Ok(Json(credentials).into_response())
 }
 
 pub async fn query_audit(

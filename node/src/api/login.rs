@@ -194,6 +194,10 @@ pub async fn logout(State(state): State<AppState>, user: SessionUser) -> ApiResu
 struct PasswordRequest {
     current: String,
     new: String,
+    /// Enrol a new second factor at the same time: a fresh secret (base32,
+    /// 160 bits) and a code from it, proving the authenticator has it.
+    totp_secret: Option<String>,
+    totp_code: Option<String>,
 }
 
 pub async fn change_password(
@@ -203,6 +207,29 @@ pub async fn change_password(
 ) -> ApiResult<Response> {
     let request: PasswordRequest = body.parse()?;
     password::check_new(&request.new).map_err(|m| ApiError::field("new", m))?;
+    let now = state.clock.now();
+    let totp = match (&request.totp_secret, &request.totp_code) {
+        (None, None) => None,
+        (Some(secret), Some(code)) => {
+            if secret.len() != 32 || totp::decode_secret(secret).is_none_or(|b| b.len() != 20) {
+                return Err(ApiError::field(
+                    "totp_secret",
+                    "must be 32 base32 characters (160 bits)",
+                ));
+            }
+            let step =
+                totp::verify(secret, code.trim(), now.unix_timestamp(), 0).ok_or_else(|| {
+                    ApiError::field("totp_code", "is not the current code for this secret")
+                })?;
+            Some((secret.clone(), step))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "totp_code",
+                "totp_secret and totp_code come together",
+            ));
+        }
+    };
     if request.new == request.current {
         return Err(ApiError::field(
             "new",
@@ -220,7 +247,7 @@ pub async fn change_password(
     .await
     .map_err(ApiError::internal)?
     .ok_or_else(|| ApiError::field("current", "is not your current password"))?;
-    let now = state.clock.now();
+    let enrolled = totp.is_some();
     let command = Command {
         reports: Vec::new(),
         share_updates: Vec::new(),
@@ -229,9 +256,15 @@ pub async fn change_password(
         change: Change::SetPassword {
             user_id: user.id.clone(),
             password_hash: hash,
+            totp,
         },
     };
-    let audit = AuditEntry::new(now, &user.actor(), "user.password.set", Outcome::Allowed)
+    let action = if enrolled {
+        "user.credentials.set"
+    } else {
+        "user.password.set"
+    };
+    let audit = AuditEntry::new(now, &user.actor(), action, Outcome::Allowed)
         .part(&format!("user:{}", user.id));
     state.submit(command, vec![audit]).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
