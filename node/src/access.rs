@@ -37,6 +37,8 @@ pub enum Action {
     ReadStatistics,
     /// Transfers, shares and referrals with other centres (staff only).
     BetweenCentres,
+    /// The centre's dashboard: counts only (staff).
+    ViewDashboard,
 }
 
 /// How the actor stands to one case.

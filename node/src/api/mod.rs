@@ -5,6 +5,7 @@ mod admin;
 mod between;
 mod case_requests;
 mod cases;
+mod dashboard;
 pub mod error;
 pub mod extract;
 mod login;
@@ -182,6 +183,18 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "admin",
     ),
     (
+        "POST",
+        "/api/v1/users/{id}/reset",
+        "Reset a user's password and second factor (new one-time credentials)",
+        "admin",
+    ),
+    (
+        "GET",
+        "/api/v1/dashboard",
+        "Today's notifications by sex and age band, 28 days of daily counts, open work",
+        "staff",
+    ),
+    (
         "GET",
         "/api/v1/audit",
         "Query the audit trail (the query is itself audited)",
@@ -354,7 +367,9 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_users).post(admin::add_user),
         )
         .route("/api/v1/users/{id}/disable", post(admin::disable_user))
+        .route("/api/v1/users/{id}/reset", post(admin::reset_user))
         .route("/api/v1/audit", get(admin::query_audit))
+        .route("/api/v1/dashboard", get(dashboard::dashboard))
         .route("/api/v1/federation/status", get(admin::federation_status))
         .route("/api/v1/public/stats/daily", get(stats::public_daily))
         .route("/api/v1/stats/daily", get(stats::daily))
