@@ -3,6 +3,7 @@
 //! trail. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -25,3 +26,4 @@ pub mod time_fmt;
 pub mod up;
 pub mod users;
 pub mod views;
+pub mod web;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState};
+use crate::api::AppState;
 use crate::auth::throttle::LoginThrottle;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -50,7 +50,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::web::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
