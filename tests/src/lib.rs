@@ -19,6 +19,7 @@ use time::Date;
 /// The password every test user sets after first login.
 pub const PASSWORD: &str = "synthetic-test-password";
 
+pub mod browser;
 pub mod federation;
 
 /// A running node.

@@ -1,0 +1,477 @@
+//! The web interface, driven through headless Chromium: a doctor notifies,
+//! a second member of staff confirms, a patient's self-report raises an
+//! alert, and a contractor is refused a patient not assigned to them.
+//! With `RENKEI_SCREENSHOTS=DIR` the test also saves the main pages as PNG.
+
+use renkei_node::auth::totp;
+use renkei_node::domain::Role;
+use renkei_tests::browser::Browser;
+use renkei_tests::{PASSWORD, TestNode};
+use reqwest::StatusCode;
+use serde_json::json;
+
+struct Shots(Option<std::path::PathBuf>);
+
+impl Shots {
+    async fn take(&self, browser: &Browser, name: &str) {
+        if let Some(dir) = &self.0 {
+            std::fs::create_dir_all(dir).unwrap();
+            browser
+                .screenshot(&dir.join(format!("{name}.png")))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Logs in through the login page.
+async fn log_in(b: &Browser, node: &TestNode, user: &str, password: &str, code: &str) {
+    b.goto(&node.url("/login")).await.unwrap();
+    b.fill("input[name=user]", user).await.unwrap();
+    b.fill("input[name=password]", password).await.unwrap();
+    b.fill("input[name=code]", code).await.unwrap();
+    b.click("form button[type=submit]").await.unwrap();
+}
+
+/// First login through the browser: the one-time password, then the
+/// welcome page's own password and fresh second factor. Returns the new secret.
+async fn first_login(b: &Browser, node: &TestNode, c: &renkei_node::users::Credentials) -> String {
+    b.clear_cookies().await.unwrap();
+    let code = node.next_totp(&c.user, &c.totp_secret);
+    log_in(b, node, &c.user, &c.password, &code).await;
+    b.wait_for("figure.qr svg").await.unwrap();
+    let secret: String = b
+        .text("code.secret")
+        .await
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(secret.len(), 32, "the key is shown as text");
+    b.fill("input[name=current]", &c.password).await.unwrap();
+    b.fill("input[name=new]", PASSWORD).await.unwrap();
+    let code = node.next_totp(&c.user, &secret);
+    b.fill("input[name=code]", &code).await.unwrap();
+    b.click("form button[type=submit]").await.unwrap();
+    b.wait_for("nav[aria-label=main]").await.unwrap();
+    secret
+}
+
+#[tokio::test]
+async fn doctor_notifies_staff_confirm_patient_alerts_contractor_is_refused() {
+    let shots = Shots(std::env::var_os("RENKEI_SCREENSHOTS").map(Into::into));
+    let node = TestNode::start().await;
+    let today = renkei_node::domain::japan_date(node.clock.now());
+    let until = today + time::Duration::days(60);
+    let doctor = node
+        .add_user("dr.tanaka", Role::Medical, Some("clinic-minato"), None)
+        .await;
+    let staff_a = node.add_user("staff.sato", Role::Staff, None, None).await;
+    let contractor = node
+        .add_user(
+            "acme.suzuki",
+            Role::Contractor,
+            Some("acme-care"),
+            Some(until),
+        )
+        .await;
+    let b = Browser::start().await.expect("headless Chromium");
+
+    // Login page: Japanese by default; a wrong code is refused with a message.
+    b.goto(&node.url("/login")).await.unwrap();
+    shots.take(&b, "login").await;
+    assert!(b.source().await.unwrap().contains("ログイン"));
+    log_in(&b, &node, &doctor.user, &doctor.password, "000000").await;
+    b.wait_for("p.error").await.unwrap();
+    assert!(b.text("p.error").await.unwrap().contains("確認コード"));
+
+    // First login: own password and a new second factor (QR code and key).
+    // A wrong code from the new key is refused and nothing changes.
+    let code = node.next_totp(&doctor.user, &doctor.totp_secret);
+    log_in(&b, &node, &doctor.user, &doctor.password, &code).await;
+    b.wait_for("figure.qr svg").await.unwrap();
+    shots.take(&b, "first-login").await;
+    b.fill("input[name=current]", &doctor.password)
+        .await
+        .unwrap();
+    b.fill("input[name=new]", PASSWORD).await.unwrap();
+    b.fill("input[name=code]", "123456").await.unwrap();
+    b.click("form button[type=submit]").await.unwrap();
+    b.wait_for("p.error").await.unwrap();
+    assert!(b.text("p.error").await.unwrap().contains("totp_code"));
+    let secret: String = b
+        .text("code.secret")
+        .await
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    b.fill("input[name=current]", &doctor.password)
+        .await
+        .unwrap();
+    b.fill("input[name=new]", PASSWORD).await.unwrap();
+    let code = node.next_totp(&doctor.user, &secret);
+    b.fill("input[name=code]", &code).await.unwrap();
+    b.click("form button[type=submit]").await.unwrap();
+    b.wait_for("nav[aria-label=main]").await.unwrap();
+    // The handed-over key no longer works; the enrolled one does.
+    let (status, _) = node.login(&doctor).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // 1. The doctor's notification: six fields first, the rest folded away.
+    b.goto(&node.url("/cases/new")).await.unwrap();
+    b.wait_for("form.notification").await.unwrap();
+    assert_eq!(
+        b.count("details[open]").await.unwrap(),
+        0,
+        "the optional fields start folded"
+    );
+    // Missing the place of stay's code: refused, with the field named, and what was typed is kept.
+    b.fill("input[name=name]", "試験 花子").await.unwrap();
+    b.fill("input[name=name_kana]", "シケン ハナコ")
+        .await
+        .unwrap();
+    b.choose("select[name=sex]", "female").await.unwrap();
+    b.set_date("input[name=date_of_birth]", "1986-04-01")
+        .await
+        .unwrap();
+    b.fill("input[name=municipality_code]", "131032")
+        .await
+        .unwrap();
+    b.fill("input[name=address]", "港区芝公園1-1-1")
+        .await
+        .unwrap();
+    b.set_date(
+        "input[name=test_collected_on]",
+        &renkei_node::time_fmt::date(today),
+    )
+    .await
+    .unwrap();
+    b.choose("select[name=test_result]", "positive")
+        .await
+        .unwrap();
+    shots.take(&b, "notification-form").await;
+    b.set_date("input[name=date_of_birth]", "2999-01-01")
+        .await
+        .unwrap();
+    b.click("form.notification > button[type=submit]")
+        .await
+        .unwrap();
+    b.wait_for("p.error").await.unwrap();
+    assert!(b.text("p.error").await.unwrap().contains("date_of_birth"));
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cases")
+            .fetch_one(&node.state.pool)
+            .await
+            .unwrap(),
+        0,
+        "nothing was written"
+    );
+    assert!(
+        b.source().await.unwrap().contains("港区芝公園1-1-1"),
+        "the form keeps what was typed"
+    );
+    b.set_date("input[name=date_of_birth]", "1986-04-01")
+        .await
+        .unwrap();
+    b.click("form.notification > button[type=submit]")
+        .await
+        .unwrap();
+    if b.wait_for("nav.tabs").await.is_err() {
+        panic!("{}", b.text("main").await.unwrap());
+    }
+    assert_eq!(b.text("h1").await.unwrap(), "試験 花子");
+    let case_url = b.url().await.unwrap();
+    let case_id = case_url.rsplit('/').next().unwrap().to_string();
+    // A doctor cannot confirm.
+    assert_eq!(b.count("button.primary").await.unwrap(), 0);
+
+    // 2. Confirmation by a member of staff (not the one who entered it).
+    first_login(&b, &node, &staff_a).await;
+    b.goto(&node.url("/cases?filter=unconfirmed"))
+        .await
+        .unwrap();
+    b.wait_for("table.cases").await.unwrap();
+    shots.take(&b, "case-list").await;
+    b.click(&format!("a[href=\"/cases/{case_id}\"]"))
+        .await
+        .unwrap();
+    b.wait_for("nav.tabs").await.unwrap();
+    assert_eq!(
+        b.count("p.warn").await.unwrap(),
+        0,
+        "no warning: someone else entered it"
+    );
+    b.click("div.actions button.primary").await.unwrap();
+    b.wait_for("span.badge.ok").await.unwrap();
+    let confirmed_by: Option<String> =
+        sqlx::query_scalar("SELECT confirmed_by FROM cases WHERE id = ?")
+            .bind(&case_id)
+            .fetch_one(&node.state.pool)
+            .await
+            .unwrap();
+    assert_eq!(confirmed_by.as_deref(), Some("staff.sato"));
+
+    // Staff issue the patient's self-report link (shown once on the page).
+    b.goto(&node.url(&format!("/cases/{case_id}?tab=record")))
+        .await
+        .unwrap();
+    b.click(&format!("form[action=\"/cases/{case_id}/link\"] button"))
+        .await
+        .unwrap();
+    b.wait_for("code.link").await.unwrap();
+    let link = b.text("code.link").await.unwrap();
+    assert!(link.starts_with("/r/"));
+
+    // 3. The patient, on a phone, reports twice; the second report raises an alert.
+    b.clear_cookies().await.unwrap();
+    b.set_size(390, 844).await.unwrap();
+    for (temperature, spo2) in [("37.2", "97"), ("38.4", "92")] {
+        b.goto(&node.url(&link)).await.unwrap();
+        b.wait_for("form.patient").await.unwrap();
+        let page = b.source().await.unwrap();
+        assert!(
+            !page.contains("試験"),
+            "the patient page shows no record data"
+        );
+        b.fill("input[name=temperature]", temperature)
+            .await
+            .unwrap();
+        b.fill("input[name=spo2]", spo2).await.unwrap();
+        b.click("input[value=cough]").await.unwrap();
+        if temperature == "38.4" {
+            shots.take(&b, "patient-report").await;
+        }
+        b.click("form.patient button").await.unwrap();
+        b.wait_for("p.lead[role=status]").await.unwrap();
+    }
+    shots.take(&b, "patient-thanks").await;
+    // Out-of-range input is refused with a message, and not recorded.
+    b.goto(&node.url(&link)).await.unwrap();
+    b.fill("input[name=temperature]", "36.5").await.unwrap();
+    // (Past the browser's own check, as a hand-made request would be.)
+    b.execute("form.patient", "arguments[0].noValidate = true;")
+        .await
+        .unwrap();
+    b.fill("input[name=spo2]", "130").await.unwrap();
+    b.click("form.patient button").await.unwrap();
+    b.wait_for("p.error").await.unwrap();
+    assert!(b.text("p.error").await.unwrap().contains("spo2"));
+    b.set_size(1280, 1000).await.unwrap();
+    let observations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM observations")
+        .fetch_one(&node.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(observations, 2);
+
+    // Staff see the alert in the list and on the case's chart.
+    let code = node.next_totp(&staff_a.user, &staff_secret(&node, "staff.sato").await);
+    log_in(&b, &node, &staff_a.user, PASSWORD, &code).await;
+    b.wait_for("div.tiles").await.unwrap();
+    shots.take(&b, "dashboard").await;
+    b.goto(&node.url("/cases?filter=alert")).await.unwrap();
+    b.wait_for("span.badge.alert").await.unwrap();
+    assert_eq!(b.text("span.badge.alert").await.unwrap(), "SpO2低下");
+    b.goto(&node.url(&format!("/cases/{case_id}?tab=observations")))
+        .await
+        .unwrap();
+    b.wait_for("svg.chart path.temp").await.unwrap();
+    shots.take(&b, "case-observations").await;
+    // English on request.
+    b.click("a[hreflang=en]").await.unwrap();
+    b.wait_for("nav.tabs").await.unwrap();
+    assert!(
+        b.text("nav.tabs")
+            .await
+            .unwrap()
+            .contains("Health observation")
+    );
+    b.click("a[hreflang=ja]").await.unwrap();
+    b.wait_for("nav.tabs").await.unwrap();
+
+    // 4. A contractor sees no one until assigned, and is refused this patient.
+    first_login(&b, &node, &contractor).await;
+    b.goto(&node.url("/cases")).await.unwrap();
+    b.wait_for("main p").await.unwrap();
+    assert_eq!(b.count("table.cases").await.unwrap(), 0);
+    b.goto(&node.url(&format!("/cases/{case_id}")))
+        .await
+        .unwrap();
+    b.wait_for("p.error").await.unwrap();
+    assert!(
+        !b.source().await.unwrap().contains("試験"),
+        "nothing of the patient is shown"
+    );
+    shots.take(&b, "contractor-refused").await;
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit WHERE actor = 'acme.suzuki' AND case_id = ? AND outcome = 'denied'",
+    )
+    .bind(&case_id)
+    .fetch_one(&node.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1, "the refusal is audited");
+
+    // Once assigned, the contractor gets the follow-up page and nothing more.
+    let (_, staff_api) = node.user("staff.api", Role::Staff, None).await;
+    let (status, body) = staff_api
+        .put(
+            &format!("/api/v1/cases/{case_id}/assignment"),
+            json!({ "kind": "contractor", "organisation": "acme-care", "from_date": renkei_node::time_fmt::date(today) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    b.goto(&node.url(&format!("/cases/{case_id}")))
+        .await
+        .unwrap();
+    b.wait_for("svg.chart").await.unwrap();
+    let page = b.source().await.unwrap();
+    assert!(!page.contains("港区芝公園"), "no address for a contractor");
+    assert!(
+        !page.contains("nav class=\"tabs\""),
+        "no record tabs for a contractor"
+    );
+    b.fill("input[name=temperature]", "37.0").await.unwrap();
+    b.fill("input[name=spo2]", "96").await.unwrap();
+    b.click("form.inline button[type=submit]").await.unwrap();
+    b.wait_for("svg.chart").await.unwrap();
+    shots.take(&b, "contractor-follow-up").await;
+
+    // The administrator's report shows the contractor's refused attempt.
+    b.clear_cookies().await.unwrap();
+    let admin_secret = first_login(&b, &node, &node.admin).await;
+    let _ = admin_secret;
+    b.goto(&node.url("/admin/audit?unexplained=1"))
+        .await
+        .unwrap();
+    b.wait_for("table.audit").await.unwrap();
+    assert!(b.text("table.audit").await.unwrap().contains("acme.suzuki"));
+    shots.take(&b, "admin-unexplained").await;
+    b.goto(&node.url("/admin/users")).await.unwrap();
+    b.wait_for("table.users").await.unwrap();
+    shots.take(&b, "admin-users").await;
+
+    b.quit().await;
+    node.stop().await;
+}
+
+/// The TOTP secret a user enrolled (read from the node, as their phone has it).
+async fn staff_secret(node: &TestNode, user: &str) -> String {
+    sqlx::query_scalar("SELECT totp_secret FROM users WHERE id = ?")
+        .bind(user)
+        .fetch_one(&node.state.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
+    let node = TestNode::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(node.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-frame-options"], "DENY");
+    let form_cookie = h
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("renkei_form="))
+        .expect("a form cookie");
+    assert!(form_cookie.contains("SameSite=Strict"));
+    let token = form_cookie["renkei_form=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // A login post without the token, or with another, is refused before anything is checked.
+    let login = |csrf: Option<&str>| {
+        let mut form = vec![("user", "admin"), ("password", "x"), ("code", "000000")];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        http.post(node.url("/login"))
+            .header("cookie", format!("renkei_form={token}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&form).unwrap())
+            .send()
+    };
+    assert_eq!(login(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        login(Some("0000")).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        login(Some(&token)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A logged-in staff member's case action needs the session's token.
+    let (creds, staff) = node.user("staff.b", Role::Staff, None).await;
+    let (status, case) = staff
+        .post("/api/v1/cases", renkei_tests::notification())
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = case["id"].as_str().unwrap();
+    let (_, session) = node.login(&creds).await;
+    let session = session["token"].as_str().unwrap();
+    let confirm = |csrf: &str| {
+        http.post(node.url(&format!("/cases/{id}/confirm")))
+            .header("cookie", format!("renkei_session={session}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}"))
+            .send()
+    };
+    assert_eq!(
+        confirm("forged").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let (_, after) = staff.get(&format!("/api/v1/cases/{id}")).await;
+    assert!(
+        after["confirmation"].is_null(),
+        "a forged form changes nothing"
+    );
+    // The page's own token works.
+    let page = http
+        .get(node.url(&format!("/cases/{id}")))
+        .header("cookie", format!("renkei_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let r = confirm(csrf).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, after) = staff.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(after["confirmation"]["by"], "staff.b");
+
+    // Unknown pages and bad links answer clearly.
+    let r = http.get(node.url("/r/not-a-link")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = http
+        .get(node.url("/lang?to=en&back=//evil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+    let _ = totp::STEP_SECONDS;
+    node.stop().await;
+}
