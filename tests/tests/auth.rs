@@ -354,3 +354,84 @@ async fn admins_add_users_over_the_api_with_the_role_rules_enforced() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_user_enrols_a_new_second_factor_and_an_admin_can_reset_it() {
+    let node = TestNode::start().await;
+    let admin = node.enrol(&node.admin).await;
+    let credentials = node.add_user("staff.e", Role::Staff, None, None).await;
+    let code = node.next_totp("staff.e", &credentials.totp_secret);
+    let (status, body) = Client::new(&node)
+        .post(
+            "/api/v1/login",
+            login_body("staff.e", &credentials.password, &code),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let client = Client::new(&node).with_token(body["token"].as_str().unwrap());
+    let secret = renkei_node::auth::totp::generate_secret();
+    let change = |secret: &str, code: &str| json!({"current": credentials.password, "new": PASSWORD, "totp_secret": secret, "totp_code": code});
+    // Refused, each with the field named, and nothing changes.
+    for (body, field) in [
+        (change("SHORT", "123456"), "totp_secret"),
+        (change(&secret, "000000"), "totp_code"),
+        (
+            json!({"current": credentials.password, "new": PASSWORD, "totp_secret": secret}),
+            "totp_code",
+        ),
+    ] {
+        let (status, answer) = client.post("/api/v1/password", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().starts_with(field),
+            "{answer}"
+        );
+    }
+    let (_, me) = client.get("/api/v1/me").await;
+    assert_eq!(me["must_change_password"], true);
+    let code = node.next_totp("staff.e", &secret);
+    let (status, answer) = client
+        .post("/api/v1/password", change(&secret, &code))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    // The handed-over secret is dead; the enrolled one works.
+    let old = renkei_node::users::Credentials {
+        password: PASSWORD.into(),
+        ..credentials.clone()
+    };
+    assert_eq!(node.login(&old).await.0, StatusCode::UNAUTHORIZED);
+    let enrolled = renkei_node::users::Credentials {
+        totp_secret: secret.clone(),
+        ..old.clone()
+    };
+    assert_eq!(node.login(&enrolled).await.0, StatusCode::OK);
+
+    // An admin resets: sessions end, new one-time credentials work once more.
+    let (status, reset) = admin.post("/api/v1/users/staff.e/reset", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(client.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(node.login(&enrolled).await.0, StatusCode::UNAUTHORIZED);
+    let fresh = renkei_node::users::Credentials {
+        password: reset["password"].as_str().unwrap().into(),
+        totp_secret: reset["totp_secret"].as_str().unwrap().into(),
+        ..credentials.clone()
+    };
+    node.enrol(&fresh).await;
+    // Not oneself, not an unknown user, and not by staff.
+    let (status, _) = admin.post("/api/v1/users/admin/reset", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = admin.post("/api/v1/users/nobody/reset", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, staff) = node.user("staff.f", Role::Staff, None).await;
+    let (status, _) = staff.post("/api/v1/users/staff.e/reset", json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, users) = admin.get("/api/v1/users").await;
+    let e = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "staff.e")
+        .unwrap();
+    assert!(e["last_login_at"].is_string());
+    node.stop().await;
+}

@@ -356,3 +356,70 @@ async fn case_list_pages_are_bounded_and_filterable() {
     assert_eq!(filtered["items"].as_array().unwrap().len(), 0);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn worsening_reports_raise_an_alert_the_list_and_dashboard_show() {
+    let node = renkei_tests::TestNode::start().await;
+    let (_, staff) = node
+        .user("staff.al", renkei_node::domain::Role::Staff, None)
+        .await;
+    let (status, case) = staff
+        .post("/api/v1/cases", renkei_tests::notification())
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let id = case["id"].as_str().unwrap();
+    let observe = |t: f64, s: u8| serde_json::json!({"temperature": t, "spo2": s});
+    let alerts = || async {
+        let (_, list) = staff.get("/api/v1/cases?alert=true").await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["alert"].clone())
+            .collect::<Vec<_>>()
+    };
+    staff
+        .post(
+            &format!("/api/v1/cases/{id}/observations"),
+            observe(37.0, 97),
+        )
+        .await;
+    assert!(alerts().await.is_empty());
+    staff
+        .post(
+            &format!("/api/v1/cases/{id}/observations"),
+            observe(38.1, 96),
+        )
+        .await;
+    assert_eq!(alerts().await, vec![serde_json::json!("fever")]);
+    staff
+        .post(
+            &format!("/api/v1/cases/{id}/observations"),
+            observe(37.9, 93),
+        )
+        .await;
+    assert_eq!(alerts().await, vec![serde_json::json!("spo2")]);
+    let (_, dash) = staff.get("/api/v1/dashboard").await;
+    assert_eq!(dash["alerts"], 1);
+    assert_eq!(dash["today"], 1);
+    assert_eq!(dash["unconfirmed"], 1);
+    assert_eq!(dash["daily"].as_array().unwrap().len(), 28);
+    assert_eq!(dash["daily"][27]["count"], 1);
+    assert_eq!(dash["today_by_sex_and_age_band"][0]["sex"], "male");
+    // Recovery clears it.
+    staff
+        .post(
+            &format!("/api/v1/cases/{id}/observations"),
+            observe(36.6, 98),
+        )
+        .await;
+    assert!(alerts().await.is_empty());
+    let (_, case) = staff.get(&format!("/api/v1/cases/{id}")).await;
+    assert!(case["alert"].is_null());
+    // Without a federation nothing belongs elsewhere; bad filters are refused.
+    let (_, list) = staff.get("/api/v1/cases?belongs_elsewhere=true").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    let (status, _) = staff.get("/api/v1/cases?alert=maybe").await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    node.stop().await;
+}
