@@ -451,6 +451,8 @@ async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
         .text()
         .await
         .unwrap();
+    // The same person entered it: the page warns before confirming.
+    assert!(page.contains("この届出はあなたが入力しました"), "{page}");
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
