@@ -609,6 +609,17 @@ async fn dispatch(
     }
 }
 
+/// How many statutory reports a worker has in flight to one peer at once
+/// (each on its own stream; the receiver group-commits them together).
+pub const DELIVERY_WINDOW: usize = 64;
+
+/// What happened to one message of a window.
+enum Delivered {
+    Ok,
+    Retry(String),
+    Rejected(String),
+}
+
 async fn deliver(
     federation: Arc<Federation>,
     pool: SqlitePool,
@@ -616,67 +627,153 @@ async fn deliver(
     peer: String,
     max_backoff: Duration,
 ) {
+    // Start with one message: a peer that is down costs one connection
+    // attempt, not a window of them. Widen once a message gets through.
+    let mut width = 1;
     loop {
-        let next = sqlx::query("SELECT seq, envelope, attempts, next_attempt_at FROM outbox WHERE recipient = ? AND state = 'pending' ORDER BY seq LIMIT 1")
+        let next = sqlx::query("SELECT seq, envelope, attempts, next_attempt_at FROM outbox WHERE recipient = ? AND state = 'pending' ORDER BY seq LIMIT ?")
             .bind(&peer)
-            .fetch_optional(&pool)
+            .bind(width as i64)
+            .fetch_all(&pool)
             .await;
-        let row = match next {
-            Ok(Some(row)) => row,
+        let rows = match next {
             // Nothing waiting for this peer: the worker ends; the dispatcher
             // starts a new one when something is queued again.
-            Ok(None) => return,
+            Ok(rows) if rows.is_empty() => return,
+            Ok(rows) => rows,
             Err(error) => {
                 tracing::error!(%peer, %error, "cannot read the outbox");
                 wait(&federation, Duration::from_secs(1)).await;
                 continue;
             }
         };
-        let seq: i64 = row.get(0);
-        let attempts: i64 = row.get(2);
-        let due = time_fmt::parse_instant(row.get(3)).unwrap_or_else(|| clock.now());
         let now = clock.now();
-        if due > now {
-            let wait_for = (due - now).try_into().unwrap_or(Duration::from_millis(100));
+        let due =
+            |row: &sqlx::sqlite::SqliteRow| time_fmt::parse_instant(row.get(3)).unwrap_or(now);
+        let first_due = due(&rows[0]);
+        if first_due > now {
+            let wait_for = (first_due - now)
+                .try_into()
+                .unwrap_or(Duration::from_millis(100));
             tokio::time::sleep(wait_for.min(Duration::from_millis(500))).await;
             continue;
         }
-        let outcome = match Envelope::decode(row.get::<&[u8], _>(1)) {
-            Ok(envelope) => federation.transport.send(&envelope).await,
-            Err(e) => Err(renkei_federation::SendError::Protocol {
-                peer: peer.clone(),
-                detail: format!("stored envelope: {e}"),
-            }),
-        };
-        let now_text = time_fmt::instant(clock.now());
-        if outcome.is_ok() && attempts > 0 {
-            tracing::info!(%peer, attempts = attempts + 1, "delivered after retrying");
+        // The window: statutory reports are independent of each other (the
+        // national node keeps the highest revision per case), so a run of
+        // them goes out at once; any other message goes alone, in order.
+        let mut window = Vec::new();
+        for row in &rows {
+            let seq: i64 = row.get(0);
+            let attempts: i64 = row.get(2);
+            let envelope = Envelope::decode(row.get::<&[u8], _>(1));
+            let is_report =
+                matches!(&envelope, Ok(e) if matches!(e.body, Body::StatutoryReport(_)));
+            if !window.is_empty() && (!is_report || due(row) > now) {
+                break;
+            }
+            window.push((seq, attempts, envelope));
+            if !is_report {
+                break;
+            }
         }
-        let update = match &outcome {
-            Ok(()) => sqlx::query("UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?")
-                .bind(&now_text)
-                .bind(seq),
-            Err(e) if e.is_retryable() => {
-                let delay = backoff(attempts as u32, max_backoff, rand::random::<f64>());
-                let due = clock.now() + time::Duration::try_from(delay).unwrap_or(time::Duration::SECOND);
-                tracing::debug!(%peer, error = %e, ?delay, "delivery failed; will retry");
-                sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ?")
-                    .bind(time_fmt::instant(due))
-                    .bind(e.to_string())
-                    .bind(seq)
+        let outcomes = futures_util::future::join_all(window.into_iter().map(|(seq, attempts, envelope)| {
+            let federation = federation.clone();
+            let peer = peer.clone();
+            async move {
+                let outcome = match envelope {
+                    Ok(envelope) => federation.transport.send(&envelope).await,
+                    Err(e) => Err(renkei_federation::SendError::Protocol {
+                        peer: peer.clone(),
+                        detail: format!("stored envelope: {e}"),
+                    }),
+                };
+                let delivered = match outcome {
+                    Ok(()) => {
+                        if attempts > 0 {
+                            tracing::info!(%peer, attempts = attempts + 1, "delivered after retrying");
+                        }
+                        Delivered::Ok
+                    }
+                    Err(e) if e.is_retryable() => {
+                        tracing::debug!(%peer, error = %e, "delivery failed; will retry");
+                        Delivered::Retry(e.to_string())
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "message refused for good; moved aside");
+                        Delivered::Rejected(e.to_string())
+                    }
+                };
+                (seq, attempts, delivered)
             }
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "message refused for good; moved aside");
-                sqlx::query("UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?")
-                    .bind(e.to_string())
-                    .bind(seq)
-            }
+        }))
+        .await;
+        width = if outcomes
+            .iter()
+            .any(|(_, _, d)| matches!(d, Delivered::Retry(_)))
+        {
+            1
+        } else {
+            DELIVERY_WINDOW
         };
-        if let Err(error) = update.execute(&pool).await {
-            tracing::error!(%peer, %error, "cannot record a delivery outcome");
+        if let Err(error) = record_outcomes(&pool, &clock, &outcomes, max_backoff).await {
+            tracing::error!(%peer, %error, "cannot record delivery outcomes");
             wait(&federation, Duration::from_secs(1)).await;
         }
     }
+}
+
+/// Records a window's outcomes in one transaction: the delivered in one
+/// statement, retries with their backoff, refusals set aside.
+async fn record_outcomes(
+    pool: &SqlitePool,
+    clock: &Clock,
+    outcomes: &[(i64, i64, Delivered)],
+    max_backoff: Duration,
+) -> Result<(), sqlx::Error> {
+    let now_text = time_fmt::instant(clock.now());
+    let mut tx = pool.begin().await?;
+    let delivered: Vec<i64> = outcomes
+        .iter()
+        .filter(|(_, _, d)| matches!(d, Delivered::Ok))
+        .map(|(seq, _, _)| *seq)
+        .collect();
+    if !delivered.is_empty() {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ",
+        );
+        q.push_bind(&now_text)
+            .push(", attempts = attempts + 1, last_error = NULL WHERE seq IN (");
+        let mut sep = q.separated(", ");
+        for seq in &delivered {
+            sep.push_bind(*seq);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+    }
+    for (seq, attempts, outcome) in outcomes {
+        match outcome {
+            Delivered::Ok => {}
+            Delivered::Retry(error) => {
+                let delay = backoff(*attempts as u32, max_backoff, rand::random::<f64>());
+                let due =
+                    clock.now() + time::Duration::try_from(delay).unwrap_or(time::Duration::SECOND);
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ?")
+                    .bind(time_fmt::instant(due))
+                    .bind(error)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Delivered::Rejected(error) => {
+                sqlx::query("UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE seq = ?")
+                    .bind(error)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await
 }
 
 async fn wait(federation: &Federation, at_most: Duration) {

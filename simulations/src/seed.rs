@@ -206,3 +206,62 @@ pub async fn reports(db: &Path, n: usize) -> anyhow::Result<()> {
     pool.close().await;
     Ok(())
 }
+
+/// Adds `n` statutory reports to a stopped centre's outbox for `recipient`,
+/// copies of one it already queued with new message and case ids: a backlog
+/// as an outage would leave it, for the catch-up benchmark.
+pub async fn queued_reports(db: &Path, recipient: &str, n: usize) -> anyhow::Result<()> {
+    use renkei_federation::{Body, Envelope};
+    let pool = open(db).await?;
+    let template: Vec<u8> = sqlx::query_scalar(
+        "SELECT envelope FROM outbox WHERE recipient = ? AND kind = 'statutory_report' LIMIT 1",
+    )
+    .bind(recipient)
+    .fetch_one(&pool)
+    .await?;
+    let template = Envelope::decode(&template)?;
+    let mut done = 0;
+    while done < n {
+        let mut tx = pool.begin().await?;
+        let batch = ROWS.min(n - done);
+        let rows: Vec<(String, String, Vec<u8>, String)> = (0..batch)
+            .map(|_| {
+                let mut e = template.clone();
+                e.message_id = Uuid::now_v7();
+                let case_id = Uuid::now_v7();
+                if let Body::StatutoryReport(r) = &mut e.body {
+                    r.case_id = case_id;
+                }
+                let t = time::OffsetDateTime::now_utc();
+                let created = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                    t.year(),
+                    t.month() as u8,
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    t.microsecond()
+                );
+                (e.message_id.to_string(), case_id.to_string(), e.encode(), created)
+            })
+            .collect();
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO outbox (message_id, recipient, kind, case_id, envelope, created_at, next_attempt_at) ",
+        );
+        q.push_values(&rows, |mut b, (m, c, e, at)| {
+            b.push_bind(m.clone())
+                .push_bind(recipient)
+                .push_bind("statutory_report")
+                .push_bind(c.clone())
+                .push_bind(e.clone())
+                .push_bind(at.clone())
+                .push_bind(at.clone());
+        });
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        done += batch;
+    }
+    pool.close().await;
+    Ok(())
+}
