@@ -41,6 +41,22 @@ pub struct NodeIdentity {
     key: PrivateKeyDer<'static>,
 }
 
+impl NodeIdentity {
+    /// A 32-byte secret for one `purpose`, derived from this node's private
+    /// key: stable across restarts of the node, unknown to anyone without
+    /// the key, and different for every purpose.
+    pub fn derived_secret(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::new()
+            .chain_update(b"renkei-derived-secret\0")
+            .chain_update(purpose.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(self.key.secret_der())
+            .finalize()
+            .into()
+    }
+}
+
 impl std::fmt::Debug for NodeIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeIdentity")

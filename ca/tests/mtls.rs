@@ -469,3 +469,23 @@ fn the_ca_key_is_private_and_can_be_sealed() {
         Err(CaError::KeyReadableByOthers { .. })
     ));
 }
+
+#[test]
+fn derived_secrets_are_stable_per_key_and_differ_per_purpose_and_node() {
+    let mut f = federation();
+    let a = f.ca.issue("hc-13103", 30).unwrap();
+    let b = f.ca.issue("hc-13104", 30).unwrap();
+    let (a1, a2, b1) = (identity(&a), identity(&a), identity(&b));
+    assert_eq!(
+        a1.derived_secret("quic-stateless-reset"),
+        a2.derived_secret("quic-stateless-reset")
+    );
+    assert_ne!(
+        a1.derived_secret("quic-stateless-reset"),
+        a1.derived_secret("other")
+    );
+    assert_ne!(
+        a1.derived_secret("quic-stateless-reset"),
+        b1.derived_secret("quic-stateless-reset")
+    );
+}

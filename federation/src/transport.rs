@@ -131,6 +131,27 @@ fn peer_certificate(conn: &quinn::Connection) -> Option<CertificateDer<'static>>
         .cloned()
 }
 
+/// Random 8-byte connection ids that every run of a node accepts as its own,
+/// so a restarted node answers a peer's packets for a connection of its
+/// previous run with a stateless reset (quinn's default generator signs its
+/// ids with a key that changes at every start, and silently drops the rest).
+struct RandomCids;
+
+impl quinn::ConnectionIdGenerator for RandomCids {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        let bytes: [u8; 8] = rand::random();
+        quinn::ConnectionId::new(&bytes)
+    }
+
+    fn cid_len(&self) -> usize {
+        8
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
 impl Transport {
     /// Builds the endpoint on an already bound UDP socket.
     pub fn bind(
@@ -151,13 +172,18 @@ impl Transport {
         client_config.transport_config(transport_config());
         let runtime = quinn::default_runtime()
             .ok_or_else(|| TransportError::Setup("no async runtime".into()))?;
-        let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(server_config),
-            socket,
-            runtime,
-        )
-        .map_err(|e| TransportError::Setup(e.to_string()))?;
+        // The stateless-reset key is derived from the node's key, so after a
+        // restart the node can tell peers still holding a connection to its
+        // previous run that it is gone: they reconnect at once instead of
+        // waiting for a reply that will never come.
+        let reset_key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &identity.derived_secret("quic-stateless-reset"),
+        );
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+        endpoint_config.cid_generator(|| Box::new(RandomCids));
+        let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
+            .map_err(|e| TransportError::Setup(e.to_string()))?;
         Ok(Arc::new(Self {
             node_id: identity.node_id.clone(),
             endpoint,
