@@ -31,6 +31,9 @@ pub struct Sizes {
     pub reports_for_stats: usize,
     /// Reports queued for the catch-up (ingested ones, topped up).
     pub catch_up: usize,
+    /// Centres sending to the national node at once, and how many reports.
+    pub virtual_centres: usize,
+    pub national_reports: usize,
 }
 
 impl Sizes {
@@ -42,6 +45,8 @@ impl Sizes {
             reads: 200,
             reports_for_stats: 1_000_000,
             catch_up: 100_000,
+            virtual_centres: 470,
+            national_reports: 261_029,
         }
     }
     pub fn quick() -> Self {
@@ -52,6 +57,8 @@ impl Sizes {
             reads: 20,
             reports_for_stats: 10_000,
             catch_up: 500,
+            virtual_centres: 5,
+            national_reports: 300,
         }
     }
 }
@@ -126,7 +133,13 @@ async fn timed_gets(
 /// Runs every benchmark; `out` holds the federation while it runs.
 pub async fn run(renkei: &Path, out: &Path, sizes: &Sizes) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
-    let mut fed = Federation::start(renkei, &out.join("federation"), &scenario()).await?;
+    let mut fed = Federation::start_with_virtual(
+        renkei,
+        &out.join("federation"),
+        &scenario(),
+        sizes.virtual_centres,
+    )
+    .await?;
     let (national, minato) = (fed.index("national"), fed.index("hc-13103"));
     let staff = fed.nodes[minato].staff.clone().unwrap_or_default();
     figures.push(Figure {
@@ -234,6 +247,55 @@ pub async fn run(renkei: &Path, out: &Path, sizes: &Sizes) -> anyhow::Result<Vec
             queued as f64 / drain
         ),
     });
+
+    // 3. National ingest from many centres at once, then their reconnection
+    // after a national restart.
+    let template: Vec<u8> = {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().filename(&db).read_only(true))
+            .await?;
+        let t = sqlx::query_scalar(
+            "SELECT envelope FROM outbox WHERE kind = 'statutory_report' LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await?;
+        pool.close().await;
+        t
+    };
+    let template = renkei_federation::Envelope::decode(&template)?;
+    let senders = crate::bench_national::senders(&fed)?;
+    let (accepted, secs) =
+        crate::bench_national::ingest(&senders, &template, sizes.national_reports).await;
+    anyhow::ensure!(
+        accepted == sizes.national_reports,
+        "the national node took {accepted} of {} reports",
+        sizes.national_reports
+    );
+    figures.push(Figure {
+        name: format!("national ingest from {} centres", senders.centres.len()),
+        value: accepted as f64 / secs,
+        unit: "reports/s".into(),
+        target: "≥ 10,000/s".into(),
+        detail: format!(
+            "{accepted} reports in {secs:.1} s (target: 261,029 in < 30 s); QUIC + mutual TLS, {} in flight per centre",
+            crate::bench_national::WINDOW
+        ),
+    });
+    fed.kill_node(national).await;
+    fed.start_node(national).await?;
+    let back = crate::bench_national::reconnect(&senders, &template).await?;
+    figures.push(Figure {
+        name: format!("{} centres reconnect after a national restart", senders.centres.len()),
+        value: back,
+        unit: "s".into(),
+        target: "< 10 s".into(),
+        detail: "from the restarted node answering HTTP until every centre has delivered a report again (retry every 100 ms)".into(),
+    });
+    for (_, t) in &senders.centres {
+        t.shutdown().await;
+    }
+    drop(senders);
 
     // 2. Case list and case page at scale: the store is filled directly.
     fed.stop_node(minato).await;

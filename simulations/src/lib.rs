@@ -4,6 +4,7 @@
 //! partitioned, packets lost or delayed), healed, and then checked.
 
 pub mod bench;
+pub mod bench_national;
 pub mod nodes;
 pub mod relay;
 pub mod report;

@@ -84,9 +84,24 @@ async fn run(renkei: &Path, args: &[&str]) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
 }
 
+/// A health centre that exists only in the directory and the CA: the
+/// benchmark drives its QUIC transport in-process, to load the national node
+/// from hundreds of centres without hundreds of processes.
+#[derive(Debug, Clone)]
+pub struct VirtualCentre {
+    pub id: String,
+    pub municipality: String,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
 pub struct Federation {
     pub renkei: PathBuf,
+    pub dir: PathBuf,
     pub nodes: Vec<Node>,
+    pub virtual_centres: Vec<VirtualCentre>,
+    /// Where the national node really listens for QUIC (not its relay).
+    pub national_quic: SocketAddr,
     pub network: Arc<Network>,
     pub http: reqwest::Client,
 }
@@ -94,6 +109,17 @@ pub struct Federation {
 impl Federation {
     /// Creates everything under `dir` and starts every node.
     pub async fn start(renkei: &Path, dir: &Path, scenario: &Scenario) -> anyhow::Result<Self> {
+        Self::start_with_virtual(renkei, dir, scenario, 0).await
+    }
+
+    /// As [`Federation::start`], plus `virtual_centres` centres in the
+    /// directory and the CA with no process of their own.
+    pub async fn start_with_virtual(
+        renkei: &Path,
+        dir: &Path,
+        scenario: &Scenario,
+        virtual_centres: usize,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut ca = Authority::init(&dir.join("ca"), "Simulation federation", None)?;
         std::fs::write(dir.join("federation.crl"), ca.crl_pem(30)?)?;
@@ -135,7 +161,41 @@ impl Federation {
             ));
             plan.push((id.clone(), *national, real));
         }
+        let used: Vec<String> = scenario
+            .all_centres()
+            .iter()
+            .map(|c| c.municipality.clone())
+            .collect();
+        let mut virtuals = Vec::new();
+        for (k, c) in crate::scenario::generate_centres(virtual_centres + used.len())
+            .into_iter()
+            .filter(|c| !used.contains(&c.municipality))
+            .take(virtual_centres)
+            .enumerate()
+        {
+            let id = format!("vc-{k:04}");
+            directory.push_str(&format!(
+                "[[node]]\nid = \"{id}\"\nkind = \"health-centre\"\nname_ja = \"{id}\"\nname_en = \"{id}\"\nquic = \"127.0.0.1:9\"\nmunicipalities = [\"{}\"]\n\n",
+                c.municipality
+            ));
+            let vdir = dir.join("virtual").join(&id);
+            std::fs::create_dir_all(&vdir)?;
+            let issued = ca.issue(&id, 30)?;
+            std::fs::write(vdir.join("node.pem"), &issued.cert_pem)?;
+            renkei_ca::keyfile::write_private(&vdir.join("node.key"), issued.key_pem.as_bytes())?;
+            virtuals.push(VirtualCentre {
+                id,
+                municipality: c.municipality,
+                certificate: vdir.join("node.pem"),
+                key: vdir.join("node.key"),
+            });
+        }
         std::fs::write(dir.join("directory.toml"), directory)?;
+        let national_quic = plan
+            .iter()
+            .find(|(_, national, _)| *national)
+            .map(|(_, _, real)| *real)
+            .context("no national node")?;
         let mut nodes = Vec::new();
         for (id, national, real) in plan {
             let node_dir = dir.join("nodes").join(&id);
@@ -199,7 +259,10 @@ impl Federation {
         }
         let mut federation = Federation {
             renkei: renkei.to_path_buf(),
+            dir: dir.to_path_buf(),
             nodes,
+            virtual_centres: virtuals,
+            national_quic,
             network,
             http: reqwest::Client::new(),
         };

@@ -243,7 +243,12 @@ pub async fn queued_reports(db: &Path, recipient: &str, n: usize) -> anyhow::Res
                     t.second(),
                     t.microsecond()
                 );
-                (e.message_id.to_string(), case_id.to_string(), e.encode(), created)
+                (
+                    e.message_id.to_string(),
+                    case_id.to_string(),
+                    e.encode(),
+                    created,
+                )
             })
             .collect();
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
