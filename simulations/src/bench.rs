@@ -34,6 +34,8 @@ pub struct Sizes {
     /// Centres sending to the national node at once, and how many reports.
     pub virtual_centres: usize,
     pub national_reports: usize,
+    /// Messages sent each way in the QUIC + postcard / HTTPS + JSON comparison.
+    pub wire_messages: usize,
 }
 
 impl Sizes {
@@ -47,6 +49,7 @@ impl Sizes {
             catch_up: 100_000,
             virtual_centres: 470,
             national_reports: 261_029,
+            wire_messages: 50_000,
         }
     }
     pub fn quick() -> Self {
@@ -59,6 +62,7 @@ impl Sizes {
             catch_up: 500,
             virtual_centres: 5,
             national_reports: 300,
+            wire_messages: 200,
         }
     }
 }
@@ -282,6 +286,32 @@ pub async fn run(renkei: &Path, out: &Path, sizes: &Sizes) -> anyhow::Result<Vec
             crate::bench_national::WINDOW
         ),
     });
+    // 5. The same stream over QUIC + postcard and over HTTPS + JSON.
+    let vc = &fed.virtual_centres[0];
+    let wire = crate::bench_wire::compare(
+        &fed.dir,
+        (&vc.certificate, &vc.key),
+        &template,
+        sizes.wire_messages,
+        crate::bench_national::WINDOW,
+    )
+    .await?;
+    figures.push(Figure {
+        name: "QUIC + postcard vs HTTPS + JSON (same stream)".into(),
+        value: wire.quic_per_second / wire.https_per_second,
+        unit: "× (ratio)".into(),
+        target: "reported".into(),
+        detail: format!(
+            "{} messages each way, {} in flight, mutual TLS both: QUIC {:.0}/s, HTTPS/1.1 {:.0}/s; a report is {} bytes in postcard, {} in JSON",
+            wire.messages,
+            crate::bench_national::WINDOW,
+            wire.quic_per_second,
+            wire.https_per_second,
+            wire.postcard_bytes,
+            wire.json_bytes
+        ),
+    });
+
     fed.kill_node(national).await;
     fed.start_node(national).await?;
     let back = crate::bench_national::reconnect(&senders, &template).await?;

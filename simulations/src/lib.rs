@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_national;
+pub mod bench_wire;
 pub mod nodes;
 pub mod relay;
 pub mod report;
