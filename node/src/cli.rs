@@ -66,6 +66,9 @@ pub enum Top {
         /// Where the federation under test is kept.
         #[arg(long, default_value = "bench-run")]
         out: PathBuf,
+        /// Repeat the whole run and report each figure's median (1–20).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        runs: u32,
     },
     /// The federation's certificate authority.
     #[command(subcommand)]
@@ -326,7 +329,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Top::Ca(command) => crate::ca_cli::run(command)?,
-        Top::Bench { quick, json, out } => {
+        Top::Bench {
+            quick,
+            json,
+            out,
+            runs,
+        } => {
             let renkei = std::env::current_exe().context("finding the renkei binary")?;
             if out.exists() {
                 bail!("{} exists; give a new --out directory", out.display());
@@ -336,10 +344,27 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             } else {
                 renkei_simulations::bench::Sizes::full()
             };
-            let figures = renkei_simulations::bench::run(&renkei, &out, &sizes).await?;
+            let mut all = Vec::new();
+            for k in 1..=runs {
+                let dir = if runs == 1 {
+                    out.clone()
+                } else {
+                    out.join(format!("run-{k}"))
+                };
+                let figures = renkei_simulations::bench::run(&renkei, &dir, &sizes).await?;
+                if runs > 1 {
+                    eprintln!(
+                        "run {k} of {runs}:\n{}",
+                        renkei_simulations::bench::table(&figures)
+                    );
+                }
+                all.push(figures);
+            }
+            let figures = renkei_simulations::bench::medians(&all);
             print!("{}", renkei_simulations::bench::table(&figures));
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)
+                let body = serde_json::json!({ "median": figures, "runs": all });
+                std::fs::write(&path, serde_json::to_vec_pretty(&body)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }

@@ -395,6 +395,44 @@ pub async fn run(renkei: &Path, out: &Path, sizes: &Sizes) -> anyhow::Result<Vec
     Ok(figures)
 }
 
+/// Each figure's median over several runs (the runs list the same figures
+/// in the same order), with the spread in its detail.
+pub fn medians(runs: &[Vec<Figure>]) -> Vec<Figure> {
+    let Some(last) = runs.last() else {
+        return Vec::new();
+    };
+    if runs.len() == 1 {
+        return last.clone();
+    }
+    last.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|g| g.value)
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let median = if values.len() % 2 == 1 {
+                values[values.len() / 2]
+            } else {
+                (values[values.len() / 2 - 1] + values[values.len() / 2]) / 2.0
+            };
+            Figure {
+                value: median,
+                detail: format!(
+                    "median of {} runs (min {:.1}, max {:.1}); last run: {}",
+                    values.len(),
+                    values.first().copied().unwrap_or(0.0),
+                    values.last().copied().unwrap_or(0.0),
+                    f.detail
+                ),
+                ..f.clone()
+            }
+        })
+        .collect()
+}
+
 pub fn table(figures: &[Figure]) -> String {
     let mut out = format!(
         "{:<48} {:>12} {:<18} {:<22} {}\n",
@@ -407,4 +445,28 @@ pub fn table(figures: &[Figure]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(value: f64) -> Figure {
+        Figure {
+            name: "x".into(),
+            value,
+            unit: "s".into(),
+            target: "—".into(),
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn medians_take_the_middle_run_and_show_the_spread() {
+        let m = medians(&[vec![fig(3.0)], vec![fig(1.0)], vec![fig(10.0)]]);
+        assert_eq!(m[0].value, 3.0);
+        assert!(m[0].detail.starts_with("median of 3 runs (min 1.0, max 10.0)"));
+        assert_eq!(medians(&[vec![fig(1.0)], vec![fig(2.0)]])[0].value, 1.5);
+        assert_eq!(medians(&[vec![fig(4.0)]])[0].detail, "d");
+    }
 }
