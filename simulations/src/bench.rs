@@ -465,7 +465,10 @@ mod tests {
     fn medians_take_the_middle_run_and_show_the_spread() {
         let m = medians(&[vec![fig(3.0)], vec![fig(1.0)], vec![fig(10.0)]]);
         assert_eq!(m[0].value, 3.0);
-        assert!(m[0].detail.starts_with("median of 3 runs (min 1.0, max 10.0)"));
+        assert!(
+            m[0].detail
+                .starts_with("median of 3 runs (min 1.0, max 10.0)")
+        );
         assert_eq!(medians(&[vec![fig(1.0)], vec![fig(2.0)]])[0].value, 1.5);
         assert_eq!(medians(&[vec![fig(4.0)]])[0].detail, "d");
     }

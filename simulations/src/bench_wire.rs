@@ -157,6 +157,11 @@ pub async fn compare(
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(body)));
                 let Ok(request) = request else { continue };
+                // The connection takes the next request once the last
+                // response is read to the end.
+                if tx.ready().await.is_err() {
+                    break;
+                }
                 if let Ok(response) = tx.send_request(request).await
                     && response.status().is_success()
                     && response.into_body().collect().await.is_ok()
