@@ -627,7 +627,7 @@ mod tests {
         let ids: Vec<uuid::Uuid> = (0..60).map(|_| uuid::Uuid::now_v7()).collect();
         for round in 0..3u32 {
             for (k, id) in ids.iter().enumerate() {
-                if (k + round as usize) % 4 == 0 && round > 0 {
+                if (k + round as usize).is_multiple_of(4) && round > 0 {
                     continue; // some cases get no new revision
                 }
                 let v = k + 7 * round as usize;
@@ -636,7 +636,7 @@ mod tests {
                     revision: round + 1,
                     disease: "covid-19".into(),
                     diagnosis_class: classes[v % 3].into(),
-                    sex: if v % 2 == 0 {
+                    sex: if v.is_multiple_of(2) {
                         "male".into()
                     } else {
                         "female".into()
@@ -645,8 +645,8 @@ mod tests {
                     municipality_code: municipalities[v % 4].into(),
                     reporting_centre: "hc-13103".into(),
                     responsible_centre: "hc-13103".into(),
-                    onset_date: (v % 3 != 0).then_some(20261101 + (v % 9) as u32),
-                    diagnosis_date: (v % 5 != 0).then_some(20261103 + (v % 7) as u32),
+                    onset_date: (!v.is_multiple_of(3)).then_some(20261101 + (v % 9) as u32),
+                    diagnosis_date: (!v.is_multiple_of(5)).then_some(20261103 + (v % 7) as u32),
                     report_date: 20261105 + (v % 11) as u32,
                     tests: TestsSummary {
                         positive: 1,
