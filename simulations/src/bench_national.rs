@@ -77,7 +77,20 @@ pub async fn ingest(s: &Senders, template: &Envelope, total: usize) -> (usize, f
             let share = total / n + usize::from(k < total % n);
             async move {
                 futures_util::stream::iter(0..share)
-                    .map(|_| async move { transport.send(&report(template, vc)).await.is_ok() })
+                    .map(|_| async move {
+                        // As a delivery worker does: retry what may succeed later.
+                        let envelope = report(template, vc);
+                        for _ in 0..20 {
+                            match transport.send(&envelope).await {
+                                Ok(()) => return true,
+                                Err(e) if e.is_retryable() => {
+                                    tokio::time::sleep(Duration::from_millis(200)).await
+                                }
+                                Err(_) => return false,
+                            }
+                        }
+                        false
+                    })
                     .buffer_unordered(WINDOW)
                     .filter(|ok| std::future::ready(*ok))
                     .count()
