@@ -90,6 +90,19 @@ impl NewUserRequest {
     }
 }
 
+/// A one-time password, a TOTP secret, and the password's hash.
+async fn fresh_secrets() -> Result<(String, String, String), UserError> {
+    let one_time = password::generate_one_time();
+    let secret = totp::generate_secret();
+    let hash = tokio::task::spawn_blocking({
+        let p = one_time.clone();
+        move || password::hash(&p)
+    })
+    .await
+    .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+    Ok((one_time, secret, hash))
+}
+
 /// Adds a user with a one-time password and a fresh TOTP secret.
 pub async fn add<L: CommandLog>(
     log: &L,
@@ -100,14 +113,7 @@ pub async fn add<L: CommandLog>(
     request: NewUserRequest,
 ) -> Result<Credentials, UserError> {
     request.check(kind, japan_date(now))?;
-    let one_time = password::generate_one_time();
-    let secret = totp::generate_secret();
-    let hash = tokio::task::spawn_blocking({
-        let p = one_time.clone();
-        move || password::hash(&p)
-    })
-    .await
-    .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+    let (one_time, secret, hash) = fresh_secrets().await?;
     let command = Command {
         reports: Vec::new(),
         share_updates: Vec::new(),
@@ -146,14 +152,7 @@ pub async fn reset<L: CommandLog>(
     user_id: &str,
     role: Role,
 ) -> Result<Credentials, UserError> {
-    let one_time = password::generate_one_time();
-    let secret = totp::generate_secret();
-    let hash = tokio::task::spawn_blocking({
-        let p = one_time.clone();
-        move || password::hash(&p)
-    })
-    .await
-    .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+    let (one_time, secret, hash) = fresh_secrets().await?;
     let command = Command {
         reports: Vec::new(),
         share_updates: Vec::new(),

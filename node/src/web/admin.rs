@@ -14,24 +14,11 @@ use super::layout::{
     csrf_field, error_box, field, local_time, message_page, page, respond, url_encode,
 };
 use super::login::{check_csrf, enrolment};
-use super::{Ctx, Me, WebState};
+use super::{Ctx, Me, WebState, text as s};
 use crate::domain::{Role, WireName, japan_date};
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
 async fn admin(state: &WebState, ctx: &Ctx) -> Result<Me, Response> {
-    let me = ctx.me(state).await?;
-    if me.role != Role::Admin {
-        return Err(message_page(
-            ctx,
-            Some(&me),
-            StatusCode::FORBIDDEN,
-            t(ctx.lang, "error.forbidden"),
-        ));
-    }
-    Ok(me)
+    ctx.me_as(state, &[Role::Admin]).await
 }
 
 /// Roles an admin of this kind of node may create.
@@ -215,10 +202,7 @@ pub async fn audit(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQu
         Err(r) => return r,
     };
     let lang = ctx.lang;
-    let p: AuditParams = raw
-        .as_deref()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let p: AuditParams = super::query(raw.as_deref());
     let nonempty = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

@@ -15,15 +15,11 @@ use super::layout::{
     csrf_field, error_box, field, local_time, message_page, options, page, respond, url_encode,
 };
 use super::login::check_csrf;
-use super::{Ctx, Me, WebState, status_of, works_on_cases};
+use super::{Ctx, Me, WebState, status_of, text as s};
 use crate::domain::{
     AssignmentKind, CaseStatus, DiagnosisClass, Role, Sex, Specimen, Symptom, TestMethod,
     TestResult, WireName,
 };
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
 
 #[derive(serde::Deserialize, Default)]
 struct ListParams {
@@ -40,22 +36,11 @@ const FILTERS: &[(&str, &str)] = &[
 ];
 
 pub async fn list(State(state): State<WebState>, ctx: Ctx, RawQuery(raw): RawQuery) -> Response {
-    let me = match ctx.me(&state).await {
+    let me = match ctx.me_as(&state, super::CASE_ROLES).await {
         Ok(me) => me,
         Err(r) => return r,
     };
-    if !works_on_cases(me.role) {
-        return message_page(
-            &ctx,
-            Some(&me),
-            StatusCode::FORBIDDEN,
-            t(ctx.lang, "error.forbidden"),
-        );
-    }
-    let params: ListParams = raw
-        .as_deref()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let params: ListParams = super::query(raw.as_deref());
     let mut query: Vec<(&str, String)> = vec![("limit", "50".into())];
     match params.filter.as_deref() {
         Some("unconfirmed") => query.push(("confirmed", "false".into())),
@@ -235,23 +220,14 @@ fn test_json(form: &Form) -> Value {
     })
 }
 
-fn may_notify(role: Role) -> bool {
-    matches!(role, Role::Staff | Role::Medical)
-}
+/// Who may notify a case.
+const NOTIFIERS: &[Role] = &[Role::Staff, Role::Medical];
 
 pub async fn new_form(State(state): State<WebState>, ctx: Ctx) -> Response {
-    let me = match ctx.me(&state).await {
+    let me = match ctx.me_as(&state, NOTIFIERS).await {
         Ok(me) => me,
         Err(r) => return r,
     };
-    if !may_notify(me.role) {
-        return message_page(
-            &ctx,
-            Some(&me),
-            StatusCode::FORBIDDEN,
-            t(ctx.lang, "error.forbidden"),
-        );
-    }
     let body = notification_form(&ctx, &me, None, None);
     respond(
         StatusCode::OK,
@@ -329,10 +305,7 @@ pub async fn case_page(
         Ok(me) => me,
         Err(r) => return r,
     };
-    let params: PageParams = raw
-        .as_deref()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let params: PageParams = super::query(raw.as_deref());
     render_case(&state, &ctx, &me, &id, params.tab.as_deref(), None, None).await
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::forms::Form;
 use super::i18n::t;
 use super::layout::{csrf_field, error_box, page, respond};
-use super::{Ctx, WebState, csrf};
+use super::{Ctx, WebState, csrf, with_cookie};
 use crate::auth::totp;
 
 /// The CSRF token for a page that may be shown before any session: reuses
@@ -55,13 +55,6 @@ fn login_page(ctx: &Ctx, csrf_token: &str, user: &str, error: Option<&str>) -> M
             }
         },
     )
-}
-
-fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
-    if let Some(c) = cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
 }
 
 pub async fn form(State(state): State<WebState>, ctx: Ctx) -> Response {

@@ -314,13 +314,43 @@ async fn switch_language(axum::extract::Query(q): axum::extract::Query<LangQuery
     response
 }
 
-/// Whether a role works at a health centre on cases.
-pub fn works_on_cases(role: Role) -> bool {
-    matches!(
-        role,
-        Role::Staff | Role::Medical | Role::Contractor | Role::Facility
-    )
+impl Ctx {
+    /// The logged-in user if their role may use this page, or a refusal page.
+    pub async fn me_as(&self, state: &WebState, allowed: &[Role]) -> Result<Me, Response> {
+        let me = self.me(state).await?;
+        if !allowed.contains(&me.role) {
+            return Err(layout::message_page(
+                self,
+                Some(&me),
+                StatusCode::FORBIDDEN,
+                i18n::t(self.lang, "error.forbidden"),
+            ));
+        }
+        Ok(me)
+    }
 }
+
+/// A string field of an API answer, or "".
+pub fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// A page's query string read leniently: anything unreadable is no filter.
+pub fn query<T: serde::de::DeserializeOwned + Default>(raw: Option<&str>) -> T {
+    raw.and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default()
+}
+
+/// Adds a Set-Cookie header, if there is one to add.
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// The roles that work on a health centre's cases.
+pub const CASE_ROLES: &[Role] = &[Role::Staff, Role::Medical, Role::Contractor, Role::Facility];
 
 /// Status for a refused form: what the API said, or 400.
 pub fn status_of(reply: &Reply) -> StatusCode {

@@ -3,7 +3,7 @@
 //! record, no graph, no name (the link may be opened by someone else).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::json;
@@ -12,7 +12,7 @@ use super::forms::Form;
 use super::i18n::{t, word};
 use super::layout::{error_box, message_page, page, respond, url_encode};
 use super::login::{check_csrf, pre_session_token};
-use super::{Ctx, WebState};
+use super::{Ctx, WebState, with_cookie};
 use crate::domain::{Symptom, WireName};
 
 fn report_form(ctx: &Ctx, token: &str, csrf: &str, error: Option<&str>) -> Markup {
@@ -38,13 +38,6 @@ fn report_form(ctx: &Ctx, token: &str, csrf: &str, error: Option<&str>) -> Marku
             }
         },
     )
-}
-
-fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
-    if let Some(c) = cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
 }
 
 async fn link_is_live(state: &WebState, ctx: &Ctx, token: &str) -> Result<(), Response> {

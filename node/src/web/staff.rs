@@ -4,31 +4,18 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::charts;
 use super::forms::Form;
 use super::i18n::{t, word};
 use super::layout::{csrf_field, error_box, local_time, message_page, page, respond, url_encode};
 use super::login::check_csrf;
-use super::{Ctx, Me, WebState};
+use super::{Ctx, Me, WebState, text as s};
 use crate::domain::{Role, Sex, WireName};
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
 async fn staff(state: &WebState, ctx: &Ctx) -> Result<Me, Response> {
-    let me = ctx.me(state).await?;
-    if me.role != Role::Staff {
-        return Err(message_page(
-            ctx,
-            Some(&me),
-            StatusCode::FORBIDDEN,
-            t(ctx.lang, "error.forbidden"),
-        ));
-    }
-    Ok(me)
+    ctx.me_as(state, &[Role::Staff]).await
 }
 
 const BANDS: &[&str] = &[
