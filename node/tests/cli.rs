@@ -380,7 +380,9 @@ fn the_ci_outage_scenario_holds_every_invariant() {
     assert_eq!(stdout.matches("  ok    ").count(), 5, "{stdout}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(
-        report.contains("hc-13104 down from 2h to 3h") && !report.contains("❌"),
+        report.contains("hc-13104 down from 2h to 3h (real time: began at")
+            && !report.contains("never")
+            && !report.contains("❌"),
         "{report}"
     );
     for chart in ["backlog.svg", "lag.svg"] {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use futures_util::StreamExt;
 use renkei_federation::{Body, Envelope};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -17,21 +18,65 @@ async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .await?)
 }
 
-/// Transfers not yet settled, across all centres.
-pub async fn open_transfers(fed: &Federation) -> i64 {
-    let mut total = 0;
-    for node in fed.nodes.iter().filter(|n| !n.national) {
-        if let Ok(pool) = open(&node.database).await {
-            total += sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM transfers WHERE state IN ('offered', 'accepting')",
-            )
-            .fetch_one(&pool)
+/// Read-only connections to every node's database, kept open while a
+/// scenario runs, to watch outboxes and transfers without loading the nodes'
+/// APIs (a restarted node keeps its file, so a connection outlives it).
+pub struct Watch {
+    pools: Vec<SqlitePool>,
+}
+
+/// What the watch sees at one node.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Seen {
+    /// Messages waiting in the outbox.
+    pub pending: i64,
+    /// Transfers offered or being accepted, not yet settled.
+    pub open_transfers: i64,
+    /// Offers received and not yet answered.
+    pub offers_in: i64,
+}
+
+impl Watch {
+    pub async fn open(fed: &Federation) -> anyhow::Result<Self> {
+        let mut pools = Vec::with_capacity(fed.nodes.len());
+        for node in &fed.nodes {
+            pools.push(open(&node.database).await?);
+        }
+        Ok(Watch { pools })
+    }
+
+    /// Every node's figures, in node order (zero where a read fails).
+    pub async fn look(&self) -> Vec<Seen> {
+        futures_util::stream::iter(&self.pools)
+            .map(|pool| async move {
+                let pending: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+                        .fetch_one(pool)
+                        .await
+                        .unwrap_or(0);
+                let (open_transfers, offers_in): (i64, i64) = sqlx::query_as(
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE direction = 'in' AND state = 'offered') \
+                     FROM transfers WHERE state IN ('offered', 'accepting')",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap_or((0, 0));
+                Seen {
+                    pending,
+                    open_transfers,
+                    offers_in,
+                }
+            })
+            .buffered(16)
+            .collect()
             .await
-            .unwrap_or(0);
+    }
+
+    pub async fn close(self) {
+        for pool in self.pools {
             pool.close().await;
         }
     }
-    total
 }
 
 fn seconds(text: &str) -> Option<f64> {

@@ -13,12 +13,15 @@ pub mod scenario;
 pub mod seed;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use invariants::Watch;
 use nodes::Federation;
 use relay::LinkRule;
 use scenario::{Fault, Scenario};
@@ -36,11 +39,26 @@ pub struct Sample {
 #[derive(Debug)]
 pub struct Outcome {
     pub scenario: String,
+    /// Notifications the load asked for.
+    pub due: usize,
+    /// Of those, due at a centre that was down: the doctor could not notify.
+    pub unreachable: usize,
+    /// Notifications a centre took.
     pub cases: usize,
     pub transfers: usize,
     pub shares: usize,
+    /// Real seconds from the start until the last notification was answered.
+    pub load_seconds: f64,
+    /// Real seconds the scenario's duration takes at its compression.
+    pub schedule_seconds: f64,
+    /// The most notifications sent but not yet answered at once.
+    pub peak_waiting: usize,
+    /// Real seconds since the start at which each fault began and ended.
+    pub fault_times: Vec<(Option<f64>, Option<f64>)>,
     pub samples: Vec<Sample>,
     pub peak_backlog: i64,
+    /// Real seconds between two looks at the outboxes.
+    pub sample_seconds: f64,
     /// Real seconds from the last fault ending to an empty backlog.
     pub drain_seconds: Option<f64>,
     /// Lag of each report (received − sent, seconds) with its simulated time of receipt.
@@ -80,37 +98,22 @@ pub async fn run(scenario_path: &Path, renkei: &Path, out: &Path) -> anyhow::Res
     Ok(outcome)
 }
 
-async fn backlog(fed: &Federation) -> i64 {
-    let depths = futures_util::stream::iter(0..fed.nodes.len())
-        .map(|i| async move {
-            let (Some(token), true) = (&fed.nodes[i].admin, fed.is_up(i)) else {
-                return 0;
-            };
-            let Ok(r) = fed
-                .http
-                .get(fed.url(i, "/api/v1/federation/status"))
-                .bearer_auth(token)
-                .send()
-                .await
-            else {
-                return 0;
-            };
-            let Ok(v) = r.json::<Value>().await else {
-                return 0;
-            };
-            v["peers"]
-                .as_array()
-                .map(|p| {
-                    p.iter()
-                        .map(|x| x["outbox_depth"].as_i64().unwrap_or(0))
-                        .sum::<i64>()
-                })
-                .unwrap_or(0)
-        })
-        .buffer_unordered(32)
-        .collect::<Vec<i64>>()
-        .await;
-    depths.into_iter().sum()
+/// One look at the federation: accepts the offers waiting, as each centre's
+/// staff would, and returns the messages waiting in all outboxes and the
+/// transfers still open.
+async fn observe(fed: &Federation, watch: &Watch) -> (i64, i64) {
+    let seen = watch.look().await;
+    let offered: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.offers_in > 0)
+        .map(|(i, _)| i)
+        .collect();
+    accept_all(fed, &offered).await;
+    (
+        seen.iter().map(|s| s.pending).sum(),
+        seen.iter().map(|s| s.open_transfers).sum(),
+    )
 }
 
 /// Accepts the offers waiting at every centre that is up.
@@ -154,16 +157,72 @@ async fn accept_offers(fed: &Federation, i: usize) {
     }
 }
 
-/// One notification at centre `i`, and what follows it.
-async fn notify(
-    fed: &Federation,
-    i: usize,
+/// What doctors need to reach the centres: addresses and staff sessions.
+/// It is moved into the task that sends notifications, so the scenario's
+/// clock (faults, samples) keeps time however far the load falls behind.
+#[derive(Clone)]
+struct Desk {
+    http: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    tokens: Arc<Vec<String>>,
+}
+
+impl Desk {
+    fn new(fed: &Federation) -> Self {
+        Desk {
+            http: fed.http.clone(),
+            bases: Arc::new(
+                fed.nodes
+                    .iter()
+                    .map(|n| format!("http://{}", n.http))
+                    .collect(),
+            ),
+            tokens: Arc::new(
+                fed.nodes
+                    .iter()
+                    .map(|n| n.staff.clone().unwrap_or_default())
+                    .collect(),
+            ),
+        }
+    }
+
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("{}{path}", self.bases[i])
+    }
+}
+
+/// One notification due: the centre, its number, and what follows it.
+struct Job {
+    centre: usize,
     n: usize,
-    municipality: &str,
+    municipality: String,
     update: bool,
     share_to: Option<String>,
     transfer_to: Option<String>,
-) -> Option<(usize, String, bool, bool)> {
+}
+
+/// What the doctors managed.
+#[derive(Debug, Default)]
+struct Tally {
+    cases: usize,
+    shares: usize,
+    transfers: usize,
+}
+
+/// How many notifications are sent at once, as many doctors would.
+const DOCTORS: usize = 32;
+
+/// One notification, and what follows it; whether it was shared and offered
+/// for transfer, or `None` if the centre did not take it.
+async fn notify(desk: &Desk, job: Job) -> Option<(bool, bool)> {
+    let Job {
+        centre: i,
+        n,
+        municipality,
+        update,
+        share_to,
+        transfer_to,
+    } = job;
     let body = json!({
         "disease": "covid-19", "diagnosis_class": "confirmed",
         "name": format!("{} {n}", SURNAMES[n % SURNAMES.len()]), "name_kana": "モギ シミュレーション",
@@ -171,11 +230,11 @@ async fn notify(
         "place_of_stay": {"municipality_code": municipality, "address": format!("模擬住所 {n}")},
         "tests": [{"method": "pcr", "specimen": "saliva", "collected_on": "2026-11-01", "result": "positive"}],
     });
-    let token = fed.nodes[i].staff.clone().unwrap_or_default();
-    let r = fed
+    let token = &desk.tokens[i];
+    let r = desk
         .http
-        .post(fed.url(i, "/api/v1/cases"))
-        .bearer_auth(&token)
+        .post(desk.url(i, "/api/v1/cases"))
+        .bearer_auth(token)
         .json(&body)
         .send()
         .await
@@ -186,20 +245,20 @@ async fn notify(
     let case: Value = r.json().await.ok()?;
     let id = case["id"].as_str()?.to_string();
     if update {
-        let _ = fed
+        let _ = desk
             .http
-            .put(fed.url(i, &format!("/api/v1/cases/{id}/status")))
-            .bearer_auth(&token)
+            .put(desk.url(i, &format!("/api/v1/cases/{id}/status")))
+            .bearer_auth(token)
             .json(&json!({"status": "hospitalised"}))
             .send()
             .await;
     }
     let mut shared = false;
     if let Some(to) = share_to {
-        let r = fed
+        let r = desk
             .http
-            .post(fed.url(i, &format!("/api/v1/cases/{id}/shares")))
-            .bearer_auth(&token)
+            .post(desk.url(i, &format!("/api/v1/cases/{id}/shares")))
+            .bearer_auth(token)
             .json(&json!({"to": to, "purpose": "follow_up"}))
             .send()
             .await;
@@ -207,16 +266,187 @@ async fn notify(
     }
     let mut transferred = false;
     if let Some(to) = transfer_to {
-        let r = fed
+        let r = desk
             .http
-            .post(fed.url(i, &format!("/api/v1/cases/{id}/transfer")))
-            .bearer_auth(&token)
+            .post(desk.url(i, &format!("/api/v1/cases/{id}/transfer")))
+            .bearer_auth(token)
             .json(&json!({"to": to}))
             .send()
             .await;
         transferred = r.is_ok_and(|r| r.status().is_success());
     }
-    Some((i, id, shared, transferred))
+    Some((shared, transferred))
+}
+
+/// Starts the doctors: a task that sends every job it is given, `DOCTORS`
+/// at a time, counting down `waiting` as each is answered.
+fn doctors(
+    desk: Desk,
+    jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    waiting: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<Tally> {
+    tokio::spawn(async move {
+        futures_util::stream::unfold(jobs, |mut jobs| async move {
+            jobs.recv().await.map(|job| (job, jobs))
+        })
+        .map(|job| {
+            let (desk, waiting) = (desk.clone(), waiting.clone());
+            async move {
+                let answer = notify(&desk, job).await;
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                answer
+            }
+        })
+        .buffer_unordered(DOCTORS)
+        .fold(Tally::default(), |mut tally, answer| async move {
+            if let Some((shared, transferred)) = answer {
+                tally.cases += 1;
+                tally.shares += usize::from(shared);
+                tally.transfers += usize::from(transferred);
+            }
+            tally
+        })
+        .await
+    })
+}
+
+/// Puts a fault in place or lifts it.
+async fn set_fault(fed: &mut Federation, fault: &Fault, on: bool) -> anyhow::Result<()> {
+    match fault {
+        Fault::NodeDown { node, .. } => {
+            let i = fed.index(node);
+            if on {
+                fed.kill_node(i).await
+            } else {
+                fed.start_node(i).await?
+            }
+        }
+        Fault::Partition { between, .. } => {
+            for (a, b) in [(&between[0], &between[1]), (&between[1], &between[0])] {
+                if on {
+                    fed.network.set(
+                        a,
+                        b,
+                        LinkRule {
+                            loss: 1.0,
+                            delay: Duration::ZERO,
+                        },
+                    )
+                } else {
+                    fed.network.clear(a, b)
+                }
+            }
+        }
+        Fault::Link {
+            source,
+            target,
+            loss,
+            delay,
+            ..
+        } => {
+            if on {
+                fed.network.set(
+                    source,
+                    target,
+                    LinkRule {
+                        loss: *loss,
+                        delay: *delay,
+                    },
+                )
+            } else {
+                fed.network.clear(source, target)
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The faults' state as the scenario's clock moves from `before` to `now`
+/// (simulated): each fault starts and ends when its window says, and a window
+/// that began and ended between two looks still happens. Records the real
+/// second each fault began and ended.
+struct Faults {
+    active: Vec<bool>,
+    times: Vec<(Option<f64>, Option<f64>)>,
+}
+
+impl Faults {
+    fn new(scenario: &Scenario) -> Self {
+        Faults {
+            active: vec![false; scenario.fault.len()],
+            times: vec![(None, None); scenario.fault.len()],
+        }
+    }
+
+    async fn advance(
+        &mut self,
+        scenario: &Scenario,
+        fed: &mut Federation,
+        before: Duration,
+        now: Duration,
+        real: f64,
+    ) -> anyhow::Result<()> {
+        for (k, fault) in scenario.fault.iter().enumerate() {
+            let (from, to) = fault.window();
+            let should = now >= from && now < to;
+            let missed = !self.active[k] && !should && before < from && now >= to;
+            if missed {
+                set_fault(fed, fault, true).await?;
+                self.times[k].0 = Some(real);
+            }
+            if missed || should != self.active[k] {
+                self.active[k] = should;
+                set_fault(fed, fault, should).await?;
+                let at = Some(real);
+                if should {
+                    self.times[k].0 = at;
+                } else {
+                    self.times[k].1 = at;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lifts every fault still in place.
+    async fn heal(
+        &mut self,
+        scenario: &Scenario,
+        fed: &mut Federation,
+        real: f64,
+    ) -> anyhow::Result<()> {
+        for (k, fault) in scenario.fault.iter().enumerate() {
+            if self.active[k] {
+                self.active[k] = false;
+                set_fault(fed, fault, false).await?;
+                self.times[k].1 = Some(real);
+            }
+        }
+        Ok(())
+    }
+
+    fn describe_active(&self, scenario: &Scenario) -> Vec<String> {
+        scenario
+            .fault
+            .iter()
+            .zip(&self.active)
+            .filter(|(_, a)| **a)
+            .map(|(f, _)| f.describe())
+            .collect()
+    }
+}
+
+/// Any centre but the `c`-th, at random.
+fn another_centre(
+    rng: &mut rand::rngs::StdRng,
+    fed: &Federation,
+    centres: &[usize],
+    c: usize,
+) -> String {
+    let k = rng.gen_range(0..centres.len() - 1);
+    fed.nodes[centres[if k >= c { k + 1 } else { k }]]
+        .id
+        .clone()
 }
 
 async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outcome> {
@@ -230,152 +460,82 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let wall = scenario.duration.as_secs_f64() / scenario.compression;
     let start = Instant::now();
     let started_utc = time::OffsetDateTime::now_utc();
-    let mut last_elapsed = 0.0f64;
     let tick = Duration::from_millis(100);
-    let (mut expected, mut created, mut transfers, mut shares) = (0.0f64, 0usize, 0usize, 0usize);
-    let mut active = vec![false; scenario.fault.len()];
+    let (mut expected, mut due, mut unreachable) = (0.0f64, 0usize, 0usize);
+    let mut last_elapsed = 0.0f64;
+    let mut faults = Faults::new(scenario);
+    let mut before = Duration::ZERO;
     let mut samples = Vec::new();
-    let mut case_ids: Vec<(usize, String)> = Vec::new();
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let mut peak_waiting = 0usize;
+    let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+    let doctors = doctors(Desk::new(fed), queue, waiting.clone());
+    let watch = Watch::open(fed).await?;
     // Sampling asks every node; with many nodes, ask less often.
     let sample_every = Duration::from_millis(500.max(fed.nodes.len() as u64 * 5));
     let mut last_sample = Instant::now() - sample_every;
+    // On schedule: faults and arrivals follow the clock.
     loop {
         let elapsed = start.elapsed().as_secs_f64();
-        let t = (elapsed * scenario.compression).min(scenario.duration.as_secs_f64());
-        let sim = Duration::from_secs_f64(t);
-        // Faults starting and ending.
-        for (k, fault) in scenario.fault.iter().enumerate() {
-            let (from, to) = fault.window();
-            let should = sim >= from && sim < to;
-            if should == active[k] {
-                continue;
-            }
-            active[k] = should;
-            match fault {
-                Fault::NodeDown { node, .. } => {
-                    let i = fed.index(node);
-                    if should {
-                        fed.kill_node(i).await
-                    } else {
-                        fed.start_node(i).await?
-                    }
-                }
-                Fault::Partition { between, .. } => {
-                    for (a, b) in [(&between[0], &between[1]), (&between[1], &between[0])] {
-                        if should {
-                            fed.network.set(
-                                a,
-                                b,
-                                LinkRule {
-                                    loss: 1.0,
-                                    delay: Duration::ZERO,
-                                },
-                            )
-                        } else {
-                            fed.network.clear(a, b)
-                        }
-                    }
-                }
-                Fault::Link {
-                    source,
-                    target,
-                    loss,
-                    delay,
-                    ..
-                } => {
-                    if should {
-                        fed.network.set(
-                            source,
-                            target,
-                            LinkRule {
-                                loss: *loss,
-                                delay: *delay,
-                            },
-                        )
-                    } else {
-                        fed.network.clear(source, target)
-                    }
-                }
-            }
-        }
-        // New cases, spread over the centres by population.
-        // Arrivals follow real elapsed time, so a slow loop catches up
-        // instead of silently lowering the load.
-        // Never past the end: a slow last round must not add arrivals after it.
+        let now = Duration::from_secs_f64(
+            (elapsed * scenario.compression).min(scenario.duration.as_secs_f64()),
+        );
+        faults
+            .advance(scenario, fed, before, now, elapsed.min(wall))
+            .await?;
+        before = now;
+        // New cases, spread over the centres by population, handed to the
+        // doctors; never past the end of the scenario.
         let until = elapsed.min(wall);
         expected +=
-            scenario.rate_at(sim) / 86_400.0 * (until - last_elapsed) * scenario.compression;
+            scenario.rate_at(now) / 86_400.0 * (until - last_elapsed) * scenario.compression;
         last_elapsed = until;
-        let mut requests = Vec::new();
-        while (created + requests.len()) < expected.floor() as usize {
+        while due < expected.floor() as usize {
+            due += 1;
             let mut pick = rng.gen_range(0.0..total_weight);
             let mut c = 0;
             while pick >= weights[c] && c + 1 < weights.len() {
                 pick -= weights[c];
                 c += 1;
             }
-            requests.push(centres[c]);
-        }
-        // Decide everything random first, then send the tick's requests
-        // concurrently, as many doctors would.
-        let mut jobs = Vec::new();
-        for i in requests {
-            created += 1;
-            if !fed.is_up(i) {
-                continue; // the doctor cannot reach a centre that is down; the case is lost to this run
-            }
-            let others: Vec<usize> = centres.iter().copied().filter(|c| *c != i).collect();
+            let i = centres[c];
             let update = rng.gen_bool(scenario.load.update_rate);
             let share_to = rng
                 .gen_bool(scenario.load.share_rate)
-                .then(|| fed.nodes[others[rng.gen_range(0..others.len())]].id.clone());
+                .then(|| another_centre(&mut rng, fed, &centres, c));
             let transfer_to = rng
                 .gen_bool(scenario.load.transfer_rate)
-                .then(|| fed.nodes[others[rng.gen_range(0..others.len())]].id.clone());
-            jobs.push((
-                i,
-                created,
-                specs[i - 1].municipality.clone(),
+                .then(|| another_centre(&mut rng, fed, &centres, c));
+            if !fed.is_up(i) {
+                unreachable += 1; // the doctor cannot reach a centre that is down
+                continue;
+            }
+            waiting.fetch_add(1, Ordering::Relaxed);
+            let _ = jobs.send(Job {
+                centre: i,
+                n: due,
+                municipality: specs[c].municipality.clone(),
                 update,
                 share_to,
                 transfer_to,
-            ));
+            });
         }
-        let fed_ref = &*fed;
-        let results: Vec<Option<(usize, String, bool, bool)>> = futures_util::stream::iter(jobs)
-            .map(
-                |(i, n, municipality, update, share_to, transfer_to)| async move {
-                    notify(fed_ref, i, n, &municipality, update, share_to, transfer_to).await
-                },
-            )
-            .buffer_unordered(32)
-            .collect()
-            .await;
-        for (i, id, shared, transferred) in results.into_iter().flatten() {
-            shares += usize::from(shared);
-            transfers += usize::from(transferred);
-            case_ids.push((i, id));
-        }
+        peak_waiting = peak_waiting.max(waiting.load(Ordering::Relaxed));
         if last_sample.elapsed() >= sample_every {
             last_sample = Instant::now();
-            accept_all(fed, &centres).await;
+            let (backlog, _) = observe(fed, &watch).await;
             samples.push(Sample {
-                t,
-                backlog: backlog(fed).await,
+                t: start.elapsed().as_secs_f64() * scenario.compression,
+                backlog,
             });
-            let faults: Vec<String> = scenario
-                .fault
-                .iter()
-                .zip(&active)
-                .filter(|(_, a)| **a)
-                .map(|(f, _)| f.describe())
-                .collect();
+            let active = faults.describe_active(scenario);
+            let answered = due - unreachable - waiting.load(Ordering::Relaxed);
             progress(
                 elapsed / wall,
-                &if faults.is_empty() {
-                    format!("{created} cases")
+                &if active.is_empty() {
+                    format!("{answered} of {due} cases notified")
                 } else {
-                    faults.join(", ")
+                    active.join(", ")
                 },
             );
         }
@@ -384,35 +544,48 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         }
         tokio::time::sleep(tick).await;
     }
-    // Heal whatever is still broken, then let the federation drain.
-    for (k, fault) in scenario.fault.iter().enumerate() {
-        if let (true, Fault::NodeDown { node, .. }) = (active[k], fault) {
-            let i = fed.index(node);
-            fed.start_node(i).await?;
-        }
-    }
-    let drain_start = Instant::now();
-    let deadline = drain_start + Duration::from_secs(120);
-    let end_t = scenario.duration.as_secs_f64();
-    loop {
-        accept_all(fed, &centres).await;
-        let b = backlog(fed).await;
+    drop(jobs);
+    faults
+        .heal(scenario, fed, start.elapsed().as_secs_f64())
+        .await?;
+    // Behind schedule: the doctors finish what was due.
+    while !doctors.is_finished() {
+        let (backlog, _) = observe(fed, &watch).await;
         samples.push(Sample {
-            t: end_t + drain_start.elapsed().as_secs_f64() * scenario.compression,
+            t: start.elapsed().as_secs_f64() * scenario.compression,
+            backlog,
+        });
+        let left = waiting.load(Ordering::Relaxed);
+        progress(1.0, &format!("behind schedule: {left} cases to notify"));
+        tokio::time::sleep(sample_every).await;
+    }
+    let tally = doctors.await?;
+    let load_seconds = start.elapsed().as_secs_f64();
+    // Then the federation drains; it fails if nothing moves for two minutes.
+    let mut least = i64::MAX;
+    let mut moved = Instant::now();
+    loop {
+        let (b, pending) = observe(fed, &watch).await;
+        samples.push(Sample {
+            t: start.elapsed().as_secs_f64() * scenario.compression,
             backlog: b,
         });
-        let pending: i64 = invariants::open_transfers(fed).await;
         progress(1.0, &format!("draining: {b} waiting"));
         if b == 0 && pending == 0 {
             break;
         }
+        if b + pending < least {
+            least = b + pending;
+            moved = Instant::now();
+        }
         anyhow::ensure!(
-            Instant::now() < deadline,
-            "the federation did not drain within 120 s ({b} messages, {pending} transfers open)"
+            moved.elapsed() < Duration::from_secs(120),
+            "the federation stopped draining: nothing moved for 120 s ({b} messages, {pending} transfers open)"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!();
+    watch.close().await;
     // From the last fault ending to the first empty backlog, in real seconds.
     let last_end = scenario
         .fault
@@ -430,9 +603,16 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         .unwrap_or_default();
     Ok(Outcome {
         scenario: scenario.name.clone(),
-        cases: case_ids.len(),
-        transfers,
-        shares,
+        due,
+        unreachable,
+        cases: tally.cases,
+        transfers: tally.transfers,
+        shares: tally.shares,
+        load_seconds,
+        schedule_seconds: wall,
+        peak_waiting,
+        sample_seconds: sample_every.as_secs_f64(),
+        fault_times: faults.times,
         peak_backlog: samples.iter().map(|s| s.backlog).max().unwrap_or(0),
         samples,
         drain_seconds,

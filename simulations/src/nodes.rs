@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use renkei_ca::Authority;
 use serde_json::Value;
 use tokio::process::{Child, Command};
@@ -28,6 +29,10 @@ pub struct Node {
     admin_credentials: Value,
     staff_credentials: Option<Value>,
 }
+
+/// How many nodes are set up (databases, first users, first logins) at
+/// once: each step hashes a password with argon2 in the node's process.
+const SETUP_PARALLELISM: usize = 4;
 
 /// A loopback port for a node, below the kernel's ephemeral range (which
 /// starts at 32768), so no relay or client socket can take it while the node
@@ -221,29 +226,6 @@ impl Federation {
                     }
                 ),
             )?;
-            let cfg = config.to_str().unwrap();
-            let admin = run(renkei, &["node", "init", "--config", cfg, "--json"]).await?;
-            let staff = if national {
-                None
-            } else {
-                Some(
-                    run(
-                        renkei,
-                        &[
-                            "user",
-                            "add",
-                            "--config",
-                            cfg,
-                            "--id",
-                            "sim.staff",
-                            "--role",
-                            "staff",
-                            "--json",
-                        ],
-                    )
-                    .await?,
-                )
-            };
             nodes.push(Node {
                 id,
                 national,
@@ -253,9 +235,46 @@ impl Federation {
                 process: None,
                 admin: None,
                 staff: None,
-                admin_credentials: admin,
-                staff_credentials: staff,
+                admin_credentials: Value::Null,
+                staff_credentials: None,
             });
+        }
+        // Each node's database and first users, a few nodes at a time (every
+        // password is hashed with argon2, which is what takes the time).
+        let accounts = futures_util::stream::iter(&nodes)
+            .map(|node| async move {
+                let cfg = node.config.to_str().context("config path")?;
+                let admin = run(renkei, &["node", "init", "--config", cfg, "--json"]).await?;
+                let staff = if node.national {
+                    None
+                } else {
+                    Some(
+                        run(
+                            renkei,
+                            &[
+                                "user",
+                                "add",
+                                "--config",
+                                cfg,
+                                "--id",
+                                "sim.staff",
+                                "--role",
+                                "staff",
+                                "--json",
+                            ],
+                        )
+                        .await?,
+                    )
+                };
+                anyhow::Ok((admin, staff))
+            })
+            .buffered(SETUP_PARALLELISM)
+            .collect::<Vec<_>>()
+            .await;
+        for (node, account) in nodes.iter_mut().zip(accounts) {
+            let (admin, staff) = account?;
+            node.admin_credentials = admin;
+            node.staff_credentials = staff;
         }
         let mut federation = Federation {
             renkei: renkei.to_path_buf(),
@@ -266,15 +285,25 @@ impl Federation {
             network,
             http: reqwest::Client::new(),
         };
-        for i in 0..federation.nodes.len() {
-            federation.start_node(i).await?;
-        }
-        for i in 0..federation.nodes.len() {
-            let admin = federation.nodes[i].admin_credentials.clone();
-            federation.nodes[i].admin = Some(federation.enrol(i, &admin, 0).await?);
-            if let Some(staff) = federation.nodes[i].staff_credentials.clone() {
-                federation.nodes[i].staff = Some(federation.enrol(i, &staff, 1).await?);
-            }
+        let all: Vec<usize> = (0..federation.nodes.len()).collect();
+        federation.start_nodes(&all).await?;
+        let fed = &federation;
+        let sessions = futures_util::stream::iter(0..fed.nodes.len())
+            .map(|i| async move {
+                let admin = fed.enrol(i, &fed.nodes[i].admin_credentials, 0).await?;
+                let staff = match &fed.nodes[i].staff_credentials {
+                    Some(staff) => Some(fed.enrol(i, staff, 1).await?),
+                    None => None,
+                };
+                anyhow::Ok((admin, staff))
+            })
+            .buffered(SETUP_PARALLELISM)
+            .collect::<Vec<_>>()
+            .await;
+        for (node, session) in federation.nodes.iter_mut().zip(sessions) {
+            let (admin, staff) = session?;
+            node.admin = Some(admin);
+            node.staff = staff;
         }
         Ok(federation)
     }
@@ -292,24 +321,43 @@ impl Federation {
 
     /// Starts (or restarts) a node's process and waits until it answers.
     pub async fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
-        let child = Command::new(&self.renkei)
-            .args([
-                "node",
-                "run",
-                "--config",
-                self.nodes[i].config.to_str().unwrap(),
-            ])
-            .env("RUST_LOG", "error")
-            // A fixed mmap threshold makes glibc return argon2's 19 MiB
-            // blocks to the system after each password hash, instead of
-            // keeping them on the heap (about 100 MiB per node otherwise).
-            .env("MALLOC_MMAP_THRESHOLD_", "131072")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        self.nodes[i].process = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        self.start_nodes(&[i]).await
+    }
+
+    /// Starts (or restarts) these nodes' processes together and waits until
+    /// every one answers.
+    pub async fn start_nodes(&mut self, which: &[usize]) -> anyhow::Result<()> {
+        for &i in which {
+            let child = Command::new(&self.renkei)
+                .args([
+                    "node",
+                    "run",
+                    "--config",
+                    self.nodes[i].config.to_str().context("config path")?,
+                ])
+                .env("RUST_LOG", "error")
+                // A fixed mmap threshold makes glibc return argon2's 19 MiB
+                // blocks to the system after each password hash, instead of
+                // keeping them on the heap (about 100 MiB per node otherwise).
+                .env("MALLOC_MMAP_THRESHOLD_", "131072")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            self.nodes[i].process = Some(child);
+        }
+        let fed = &*self;
+        futures_util::stream::iter(which)
+            .map(|&i| fed.wait_ready(i))
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn wait_ready(&self, i: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = self.http.get(self.url(i, "/healthz")).send().await
                 && r.status().is_success()
@@ -334,20 +382,33 @@ impl Federation {
 
     /// Stops a node cleanly.
     pub async fn stop_node(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].process.take() {
-            if let Some(pid) = child.id() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .await;
-            }
+        self.stop_nodes(&[i]).await
+    }
+
+    /// Stops these nodes cleanly and together: SIGTERM to each, then up to
+    /// 15 s for them to finish before they are killed.
+    pub async fn stop_nodes(&mut self, which: &[usize]) {
+        let mut children: Vec<Child> = which
+            .iter()
+            .filter_map(|&i| self.nodes[i].process.take())
+            .collect();
+        let pids: Vec<String> = children
+            .iter()
+            .filter_map(|c| c.id())
+            .map(|pid| pid.to_string())
+            .collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-TERM").args(&pids).status().await;
+        }
+        futures_util::future::join_all(children.iter_mut().map(|child| async move {
             if tokio::time::timeout(Duration::from_secs(15), child.wait())
                 .await
                 .is_err()
             {
                 let _ = child.kill().await;
             }
-        }
+        }))
+        .await;
     }
 
     pub fn is_up(&self, i: usize) -> bool {
@@ -409,8 +470,7 @@ impl Federation {
     }
 
     pub async fn shutdown(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.stop_node(i).await;
-        }
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.stop_nodes(&all).await;
     }
 }

@@ -74,7 +74,7 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
     )?;
     let mut md = format!("# Simulation: {}\n\n", outcome.scenario);
     md.push_str(&format!(
-        "- Simulated {} in {:.0} s of real time ({}× compression)\n- Cases notified: {}; transfers offered: {}; shares: {}\n- Peak backlog: {} messages\n",
+        "- Simulated {} in {:.0} s of real time on schedule ({}× compression)\n- Cases notified: {}; transfers offered: {}; shares: {}\n- Peak backlog: {} messages\n",
         humantime_serde::re::humantime::format_duration(scenario.duration),
         scenario.duration.as_secs_f64() / scenario.compression,
         scenario.compression,
@@ -83,10 +83,26 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
         outcome.shares,
         outcome.peak_backlog
     ));
+    md.push_str(&format!(
+        "- Load: {} notifications due, {} of them at a centre that was down (not sent); the last answered {:.0} s after the start ({:.0} s on schedule); at most {} sent and not yet answered at once\n",
+        outcome.due,
+        outcome.unreachable,
+        outcome.load_seconds,
+        outcome.schedule_seconds,
+        outcome.peak_waiting
+    ));
+    if outcome.load_seconds > outcome.schedule_seconds * 1.1 + 5.0 {
+        md.push_str(&format!(
+            "- ⚠ This machine did not keep pace with the load: the centres took {:.0} notifications a second where the scenario asked for {:.0}. Faults still acted on the scenario's clock, so they met less load than planned; a lower compression keeps the two together.\n",
+            outcome.cases as f64 / outcome.load_seconds.max(1.0),
+            outcome.due as f64 / outcome.schedule_seconds.max(1.0)
+        ));
+    }
     match outcome.drain_seconds {
         Some(d) => md.push_str(&format!(
-            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated), to the first sample with nothing waiting (samples every 0.5 s)\n",
-            d * scenario.compression / 60.0
+            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated), to the first look with nothing waiting (a look every {:.1} s)\n",
+            d * scenario.compression / 60.0,
+            outcome.sample_seconds
         )),
         None => md.push_str("- No faults\n"),
     }
@@ -101,13 +117,16 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
         ));
     }
     md.push_str("\n## Faults\n\n");
-    for f in &scenario.fault {
+    for (f, (began, ended)) in scenario.fault.iter().zip(&outcome.fault_times) {
         let (from, to) = f.window();
+        let real = |t: &Option<f64>| t.map_or("never".to_string(), |t| format!("{t:.1} s"));
         md.push_str(&format!(
-            "- {} from {} to {}\n",
+            "- {} from {} to {} (real time: began at {}, ended at {})\n",
             f.describe(),
             humantime_serde::re::humantime::format_duration(from),
-            humantime_serde::re::humantime::format_duration(to)
+            humantime_serde::re::humantime::format_duration(to),
+            real(began),
+            real(ended)
         ));
     }
     md.push_str("\n## Invariants\n\n");
