@@ -40,6 +40,22 @@ fn chart(
     svg
 }
 
+/// The highest value in each of `buckets` equal intervals of `[0, span]`,
+/// at the interval's start: a chart of hundreds of thousands of reports
+/// keeps its peaks in a few hundred points.
+fn peaks(points: &[(f64, f64)], span: f64, buckets: usize) -> Vec<(f64, f64)> {
+    let width = span.max(1.0) / buckets as f64;
+    let mut top: Vec<Option<f64>> = vec![None; buckets + 1];
+    for (t, v) in points {
+        let b = ((t / width).floor().max(0.0) as usize).min(buckets);
+        top[b] = Some(top[b].map_or(*v, |m: f64| m.max(*v)));
+    }
+    top.into_iter()
+        .enumerate()
+        .filter_map(|(b, v)| v.map(|v| (b as f64 * width, v)))
+        .collect()
+}
+
 pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Result<()> {
     std::fs::create_dir_all(out)?;
     let span = outcome
@@ -70,7 +86,13 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
     )?;
     std::fs::write(
         out.join("lag.svg"),
-        chart("Reporting lag", "s", &outcome.lags, &faults, span),
+        chart(
+            "Reporting lag, the longest in each interval",
+            "s",
+            &peaks(&outcome.lags, span, 640),
+            &faults,
+            span,
+        ),
     )?;
     let mut md = format!("# Simulation: {}\n\n", outcome.scenario);
     md.push_str(&format!(
@@ -98,13 +120,14 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
             outcome.due as f64 / outcome.schedule_seconds.max(1.0)
         ));
     }
-    match outcome.drain_seconds {
-        Some(d) => md.push_str(&format!(
-            "- Time to drain after the last fault ended: {d:.1} s real ({:.1} min simulated), to the first look with nothing waiting (a look every {:.1} s)\n",
+    match (outcome.catch_up, scenario.fault.is_empty()) {
+        (Some((d, level)), _) => md.push_str(&format!(
+            "- Caught up {d:.1} s real ({:.1} min simulated) after the last fault ended: the first look with the outboxes back to their level before it (at most {level} messages waiting; a look every {:.1} s)\n",
             d * scenario.compression / 60.0,
             outcome.sample_seconds
         )),
-        None => md.push_str("- No faults\n"),
+        (None, false) => md.push_str("- The outboxes never came back to their level before the last fault while the scenario ran; they drained afterwards\n"),
+        (None, true) => md.push_str("- No faults\n"),
     }
     if !outcome.lags.is_empty() {
         let mut l: Vec<f64> = outcome.lags.iter().map(|p| p.1).collect();
@@ -139,4 +162,19 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
     md.push_str("\n## Backlog\n\n![backlog](backlog.svg)\n\n## Reporting lag\n\n![lag](lag.svg)\n\nShaded: faults. Time axis in simulated hours.\n");
     std::fs::write(out.join("report.md"), md)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peaks;
+
+    #[test]
+    fn peaks_keep_the_highest_value_of_each_interval() {
+        let points = [(0.5, 1.0), (1.5, 7.0), (1.9, 3.0), (9.9, 2.0), (12.0, 5.0)];
+        assert_eq!(
+            peaks(&points, 10.0, 5),
+            vec![(0.0, 7.0), (8.0, 2.0), (10.0, 5.0)]
+        );
+        assert!(peaks(&[], 10.0, 5).is_empty());
+    }
 }
