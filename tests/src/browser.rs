@@ -150,6 +150,18 @@ impl Browser {
         bail!("`{css}` did not appear on {}", self.url().await?)
     }
 
+    /// Waits up to 10 s for the page to contain `text` (after a form's
+    /// post, until the new page has replaced the old one).
+    pub async fn wait_for_text(&self, text: &str) -> anyhow::Result<()> {
+        for _ in 0..100 {
+            if self.source().await.is_ok_and(|s| s.contains(text)) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("`{text}` did not appear on {}", self.url().await?)
+    }
+
     /// How many elements match.
     pub async fn count(&self, css: &str) -> anyhow::Result<usize> {
         let v = self

@@ -6,7 +6,8 @@
 use renkei_node::auth::totp;
 use renkei_node::domain::Role;
 use renkei_tests::browser::Browser;
-use renkei_tests::{PASSWORD, TestNode};
+use renkei_tests::federation::{MINATO, NATIONAL, SETAGAYA, TestFederation};
+use renkei_tests::{PASSWORD, TestNode, eventually, notification_for};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -476,4 +477,108 @@ async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
     assert_eq!(r.headers()["location"], "/");
     let _ = totp::STEP_SECONDS;
     node.stop().await;
+}
+
+/// Logs in an enrolled user with their next one-time code.
+async fn log_in_again(b: &Browser, node: &TestNode, user: &str) {
+    let code = node.next_totp(user, &staff_secret(node, user).await);
+    log_in(b, node, user, PASSWORD, &code).await;
+    b.wait_for("nav[aria-label=main]").await.unwrap();
+}
+
+#[tokio::test]
+async fn staff_share_a_case_see_who_looked_at_it_and_revoke_the_share() {
+    let shots = Shots(std::env::var_os("RENKEI_SCREENSHOTS").map(Into::into));
+    let fed = TestFederation::start(&[NATIONAL, MINATO, SETAGAYA]).await;
+    let (minato, setagaya) = (fed.node("hc-13103"), fed.node("hc-13112"));
+    let (_, ms) = minato.user("staff.m", Role::Staff, None).await;
+    let (_, gs) = setagaya.user("staff.g", Role::Staff, None).await;
+    let (status, case) = ms
+        .post(
+            "/api/v1/cases",
+            notification_for(minato, "共有 花子", "キョウユウ ハナコ"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let id = case["id"].as_str().unwrap().to_string();
+    let record = format!("/cases/{id}?tab=record");
+    let b = Browser::start().await.expect("headless Chromium");
+
+    // Minato's staff share the case for follow-up from its record tab.
+    log_in_again(&b, minato, "staff.m").await;
+    b.goto(&minato.url(&record)).await.unwrap();
+    b.wait_for("section.shares").await.unwrap();
+    assert!(
+        b.text("section.shares")
+            .await
+            .unwrap()
+            .contains("共有していません")
+    );
+    b.choose("form[action$='/share'] select[name=to]", "hc-13112")
+        .await
+        .unwrap();
+    b.choose("form[action$='/share'] select[name=purpose]", "follow_up")
+        .await
+        .unwrap();
+    b.click("form[action$='/share'] button").await.unwrap();
+    b.wait_for("section.shares table").await.unwrap();
+    let shares = b.text("section.shares table").await.unwrap();
+    assert!(
+        shares.contains("hc-13112") && shares.contains("健康観察") && shares.contains("共有中"),
+        "{shares}"
+    );
+
+    // Setagaya's staff find it among the cases shared with them and open it:
+    // what follow-up carries, and not the medical record.
+    eventually("the copy arrives", || async {
+        (gs.get("/api/v1/shared").await.1["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await;
+    log_in_again(&b, setagaya, "staff.g").await;
+    b.goto(&setagaya.url("/shared")).await.unwrap();
+    b.click("td a").await.unwrap();
+    b.wait_for("p.notice").await.unwrap();
+    let copy = b.source().await.unwrap();
+    assert!(copy.contains("共有 花子") && copy.contains("hc-13103"));
+    assert!(copy.contains("住所(居所)") && !copy.contains("ICU入室"));
+    shots.take(&b, "shared-copy").await;
+
+    // Back at Minato: who at Setagaya looked, then the share is revoked.
+    eventually("the look is reported back", || async {
+        let (_, body) = ms.get(&format!("/api/v1/cases/{id}/shares")).await;
+        (body["items"][0]["views"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    log_in_again(&b, minato, "staff.m").await;
+    b.goto(&minato.url(&record)).await.unwrap();
+    b.wait_for("ul.views li").await.unwrap();
+    assert!(
+        b.text("ul.views li")
+            .await
+            .unwrap()
+            .contains("staff.g@hc-13112")
+    );
+    shots.take(&b, "case-shares").await;
+    b.click("form[action$='/revoke-share'] button")
+        .await
+        .unwrap();
+    b.wait_for_text("取り消し済み").await.unwrap();
+    assert_eq!(b.count("form[action$='/revoke-share']").await.unwrap(), 0);
+    eventually("the copy is gone", || async {
+        gs.get("/api/v1/shared").await.1["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    log_in_again(&b, setagaya, "staff.g").await;
+    b.goto(&setagaya.url("/shared")).await.unwrap();
+    b.wait_for_text("共有された患者はいません").await.unwrap();
+    b.quit().await;
 }

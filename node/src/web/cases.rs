@@ -339,7 +339,28 @@ async fn render_case(
         .filter(|t| TABS.iter().any(|(k, _)| k == t))
         .unwrap_or("tests");
     let title = s(&case["person"]["name"]).to_string();
-    let body = case_body(state, ctx, me, case, tab, message.as_deref(), notice);
+    // The record tab lists the centres this case is shared with and who
+    // there looked at it (staff only; the API audits the read).
+    let shares = if tab == "record" && me.role == Role::Staff {
+        let path = format!("/api/v1/cases/{}/shares", url_encode(id));
+        match ctx.api(state, Method::GET, &path, None).await {
+            Ok(r) if r.ok() => Some(r.body),
+            Ok(_) => None,
+            Err(r) => return r,
+        }
+    } else {
+        None
+    };
+    let body = case_body(
+        state,
+        ctx,
+        me,
+        case,
+        tab,
+        message.as_deref(),
+        notice,
+        shares.as_ref(),
+    );
     respond(status, page(ctx, Some(me), &title, body))
 }
 
@@ -409,6 +430,7 @@ fn case_body(
     tab: &str,
     error: Option<&str>,
     notice: Option<Markup>,
+    shares: Option<&Value>,
 ) -> Markup {
     let lang = ctx.lang;
     let id = s(&case["id"]);
@@ -529,7 +551,7 @@ fn case_body(
                         }
                     }
                 }
-                "record" => { (record_tab(state, ctx, me, case, editable)) }
+                "record" => { (record_tab(state, ctx, me, case, editable)) (shares_section(ctx, id, shares)) }
                 _ => {
                     table {
                         thead { tr { th { (t(lang, "name")) } th { (t(lang, "phone")) } th { (t(lang, "municipality_code")) } th { (t(lang, "contact.relation")) } th { (t(lang, "contact.exposure")) } th { "" } } }
@@ -634,6 +656,46 @@ fn record_tab(state: &WebState, ctx: &Ctx, me: &Me, case: &Value, editable: bool
     }
 }
 
+/// The centres a case is shared with, for what, who there looked at it, and
+/// a button to revoke each share still active.
+fn shares_section(ctx: &Ctx, id: &str, shares: Option<&Value>) -> Markup {
+    let lang = ctx.lang;
+    let Some(shares) = shares else {
+        return html! {};
+    };
+    let items = shares["items"].as_array().cloned().unwrap_or_default();
+    html! {
+        section.shares {
+            h2 { (t(lang, "shares")) }
+            @if items.is_empty() {
+                p { (t(lang, "share.none")) }
+            } @else {
+                table {
+                    thead { tr { th { (t(lang, "share.to")) } th { (t(lang, "share.purpose")) } th { (t(lang, "share.created")) } th { "" } th { (t(lang, "share.viewers")) } th { "" } } }
+                    tbody { @for x in &items {
+                        tr {
+                            td { (s(&x["peer"])) }
+                            td { (word(lang, "purpose", s(&x["purpose"]))) }
+                            td { (local_time(s(&x["created_at"]))) }
+                            td { (word(lang, "state", s(&x["state"]))) }
+                            td { ul.views { @for v in x["views"].as_array().into_iter().flatten() {
+                                li { (s(&v["viewer"])) "@" (s(&x["peer"])) " (" (word(lang, "role", s(&v["role"]))) ") " (local_time(s(&v["at"]))) }
+                            } } }
+                            td { @if x["state"] == "active" {
+                                form.inline method="post" action={ "/cases/" (id) "/revoke-share" } {
+                                    (csrf_field(ctx))
+                                    input type="hidden" name="share" value=(s(&x["id"]));
+                                    button type="submit" { (t(lang, "action.revoke")) }
+                                }
+                            } }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
 /// Case actions: each posts the API's request and returns to the case.
 pub async fn act(
     State(state): State<WebState>,
@@ -725,6 +787,15 @@ pub async fn act(
             Method::POST,
             format!("{base}/shares"),
             json!({ "to": form.text("to"), "purpose": form.text("purpose") }),
+            "record",
+        ),
+        "revoke-share" => (
+            Method::POST,
+            format!(
+                "{base}/shares/{}/revoke",
+                url_encode(form.get("share").unwrap_or_default())
+            ),
+            json!({}),
             "record",
         ),
         "refer" => (

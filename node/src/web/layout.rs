@@ -62,6 +62,7 @@ fn nav(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/dashboard", "nav.dashboard"),
             ("/cases", "nav.cases"),
             ("/transfers", "nav.transfers"),
+            ("/shared", "nav.shared"),
             ("/cases/new", "nav.new"),
         ],
         Role::Medical => &[("/cases", "nav.notifications"), ("/cases/new", "nav.new")],

@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard", get(staff::dashboard))
         .route("/transfers", get(staff::transfers))
         .route("/transfers/{tid}/{answer}", post(staff::answer))
+        .route("/shared", get(staff::shared_list))
+        .route("/shared/{sid}", get(staff::shared_case))
         .route("/r/{token}", get(patient::form).post(patient::submit))
         .route("/r/{token}/thanks", get(patient::thanks))
         .route("/admin/users", get(admin::users).post(admin::add_user))

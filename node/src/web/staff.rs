@@ -1,4 +1,5 @@
-//! Centre staff: the dashboard and transfer offers.
+//! Centre staff: the dashboard, transfer offers, and cases other centres
+//! share with this one.
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
@@ -213,4 +214,96 @@ pub async fn answer(
         .await;
     }
     Redirect::to("/transfers").into_response()
+}
+
+/// Cases other centres share with this one.
+pub async fn shared_list(State(state): State<WebState>, ctx: Ctx) -> Response {
+    let me = match staff(&state, &ctx).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let lang = ctx.lang;
+    let reply = match ctx.api(&state, Method::GET, "/api/v1/shared", None).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !reply.ok() {
+        return message_page(&ctx, Some(&me), reply.status, &reply.message());
+    }
+    let items = reply.body["items"].as_array().cloned().unwrap_or_default();
+    let body = html! {
+        @if items.is_empty() {
+            p { (t(lang, "shared.none")) }
+        } @else {
+            table {
+                thead { tr { th { (t(lang, "shared.owner")) } th { (t(lang, "share.purpose")) } th { (t(lang, "shared.updated")) } th { "" } } }
+                tbody { @for x in &items {
+                    tr {
+                        td { (s(&x["owner"])) }
+                        td { (word(lang, "purpose", s(&x["purpose"]))) }
+                        td { (local_time(s(&x["updated_at"]))) }
+                        td { a href={ "/shared/" (url_encode(s(&x["share_id"]))) } { (t(lang, "shared.open")) } }
+                    }
+                } }
+            }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        page(&ctx, Some(&me), t(lang, "nav.shared"), body),
+    )
+}
+
+/// One shared copy: only the fields its purpose carries. The API audits the
+/// read here and reports it to the responsible centre.
+pub async fn shared_case(
+    State(state): State<WebState>,
+    ctx: Ctx,
+    Path(sid): Path<String>,
+) -> Response {
+    let me = match staff(&state, &ctx).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let lang = ctx.lang;
+    let path = format!("/api/v1/shared/{}", url_encode(&sid));
+    let reply = match ctx.api(&state, Method::GET, &path, None).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !reply.ok() {
+        return message_page(&ctx, Some(&me), reply.status, &reply.message());
+    }
+    let d = &reply.body["data"];
+    let m = &d["medical"];
+    let yes = |v: &serde_json::Value| {
+        if v.as_bool() == Some(true) {
+            "✓"
+        } else {
+            "—"
+        }
+    };
+    let body = html! {
+        p.notice { (t(lang, "shared.notice")) }
+        dl {
+            div { dt { (t(lang, "shared.owner")) } dd { (s(&reply.body["owner"])) } }
+            div { dt { (t(lang, "share.purpose")) } dd { (word(lang, "purpose", s(&d["purpose"]))) } }
+            div { dt { (t(lang, "name_kana")) } dd { (s(&d["name_kana"])) } }
+            div { dt { (t(lang, "sex")) } dd { (word(lang, "sex", s(&d["sex"]))) } }
+            div { dt { (t(lang, "age")) } dd { (d["age"]) } }
+            div { dt { (t(lang, "diagnosis_class")) } dd { (word(lang, "class", s(&d["diagnosis_class"]))) } }
+            div { dt { (t(lang, "status")) } dd { (word(lang, "status", s(&d["status"]))) } }
+            div { dt { (t(lang, "municipality_code")) } dd { (s(&d["municipality_code"])) } }
+            @if let Some(phone) = d["phone"].as_str() { div { dt { (t(lang, "phone")) } dd { (phone) } } }
+            @if let Some(address) = d["address"].as_str() { div { dt { (t(lang, "place.address")) } dd { (address) } } }
+            @if !m.is_null() {
+                div { dt { (t(lang, "hospital")) } dd { (s(&m["hospital"])) } }
+                div { dt { (t(lang, "medical.admitted_on")) } dd { (s(&m["admitted_on"])) } }
+                div { dt { (t(lang, "medical.icu")) } dd { (yes(&m["icu"])) } }
+                div { dt { (t(lang, "medical.ventilator")) } dd { (yes(&m["ventilator"])) } }
+                div { dt { (t(lang, "medical.ecmo")) } dd { (yes(&m["ecmo"])) } }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx, Some(&me), s(&d["name"]), body))
 }
