@@ -582,3 +582,68 @@ async fn staff_share_a_case_see_who_looked_at_it_and_revoke_the_share() {
     b.wait_for_text("共有された患者はいません").await.unwrap();
     b.quit().await;
 }
+
+#[tokio::test]
+async fn staff_correct_a_notification_and_a_refused_correction_changes_nothing() {
+    let node = TestNode::start().await;
+    let (_, staff) = node.user("staff.k", Role::Staff, None).await;
+    let (status, case) = staff
+        .post(
+            "/api/v1/cases",
+            notification_for(&node, "訂正 一郎", "テイセイ イチロウ"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let id = case["id"].as_str().unwrap().to_string();
+    let revision = case["revision"].clone();
+    let today = renkei_node::domain::japan_date(node.clock.now());
+    let b = Browser::start().await.expect("headless Chromium");
+    log_in_again(&b, &node, "staff.k").await;
+    b.goto(&node.url(&format!("/cases/{id}?tab=notification")))
+        .await
+        .unwrap();
+    let form = "form[action$='/correct']";
+
+    // An onset date in the future is refused with the field named; nothing is written.
+    b.click("details.correct summary").await.unwrap();
+    b.set_date(
+        &format!("{form} input[name=onset_date]"),
+        &(today + time::Duration::days(3)).to_string(),
+    )
+    .await
+    .unwrap();
+    b.click(&format!("{form} button[type=submit]"))
+        .await
+        .unwrap();
+    b.wait_for("p.error").await.unwrap();
+    assert!(b.text("p.error").await.unwrap().contains("onset_date"));
+    let (_, unchanged) = staff.get(&format!("/api/v1/cases/{id}")).await;
+    assert!(unchanged["onset_date"].is_null());
+    assert_eq!(unchanged["revision"], revision);
+
+    // A correction: onset date, a symptom and the occupation.
+    b.click("details.correct summary").await.unwrap();
+    let onset = (today - time::Duration::days(2)).to_string();
+    b.set_date(&format!("{form} input[name=onset_date]"), &onset)
+        .await
+        .unwrap();
+    b.click(&format!("{form} input[value=cough]"))
+        .await
+        .unwrap();
+    b.fill(&format!("{form} input[name=occupation]"), "会社員")
+        .await
+        .unwrap();
+    b.click(&format!("{form} button[type=submit]"))
+        .await
+        .unwrap();
+    b.wait_for_text("会社員").await.unwrap();
+    let (_, corrected) = staff.get(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(corrected["onset_date"], onset.as_str());
+    assert_eq!(corrected["symptoms"], json!(["cough"]));
+    assert_eq!(corrected["occupation"], "会社員");
+    assert_eq!(
+        corrected["diagnosis_class"], case["diagnosis_class"],
+        "the class is unchanged"
+    );
+    b.quit().await;
+}

@@ -200,6 +200,41 @@ fn test_fields(lang: Lang, form: Option<&Form>) -> Markup {
     }
 }
 
+/// Correcting or completing a notification: the current values filled
+/// in; an emptied field is left as it was (the API's PATCH).
+fn correction_form(ctx: &Ctx, me: &Me, case: &Value) -> Markup {
+    let lang = ctx.lang;
+    let id = s(&case["id"]);
+    let symptoms: Vec<String> = case["symptoms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| s(x).to_string())
+        .collect();
+    html! {
+        details.correct {
+            summary { (t(lang, "notification.correct")) }
+            form.notification method="post" action={ "/cases/" (id) "/correct" } {
+                (csrf_field(ctx))
+                input type="hidden" name="current_class" value=(s(&case["diagnosis_class"]));
+                label { span { (t(lang, "diagnosis_class")) }
+                    select name="diagnosis_class" { (options::<DiagnosisClass>(lang, "class", case["diagnosis_class"].as_str())) }
+                }
+                (field(t(lang, "onset_date"), "onset_date", "date", s(&case["onset_date"]), false))
+                (field(t(lang, "diagnosis_date"), "diagnosis_date", "date", s(&case["diagnosis_date"]), false))
+                (symptom_boxes(lang, &symptoms))
+                (field(t(lang, "reporting_doctor"), "reporting_doctor", "text", s(&case["reporting_doctor"]), false))
+                @if me.role == Role::Staff {
+                    (field(t(lang, "reporting_institution"), "reporting_institution", "text", s(&case["reporting_institution"]), false))
+                }
+                (field(t(lang, "occupation"), "occupation", "text", s(&case["occupation"]), false))
+                label { span { "Memo" } textarea name="free_text" { (s(&case["free_text"])) } }
+                button type="submit" { (t(lang, "action.save")) }
+            }
+        }
+    }
+}
+
 fn symptom_boxes(lang: Lang, chosen: &[String]) -> Markup {
     html! {
         fieldset.symptoms {
@@ -513,6 +548,9 @@ fn case_body(
                         (kv(t(lang, "case.entered_by"), format!("{} {}", s(&case["entered_by"]), local_time(s(&case["entered_at"])))))
                     }
                     @if let Some(memo) = case["free_text"].as_str() { p.memo { (memo) } }
+                    @if (staff || medical) && editable {
+                        (correction_form(ctx, me, case))
+                    }
                 }
                 "place" => {
                     p { strong { (s(&case["place_of_stay"]["municipality_code"])) " " (s(&case["place_of_stay"]["address"])) } }
@@ -789,6 +827,25 @@ pub async fn act(
             json!({ "to": form.text("to"), "purpose": form.text("purpose") }),
             "record",
         ),
+        "correct" => {
+            // The class is sent only when it changes (a change is recorded
+            // as such).
+            let class = form.text("diagnosis_class");
+            let class = if class == form.text("current_class") {
+                Value::Null
+            } else {
+                class
+            };
+            (
+                Method::PATCH,
+                base.clone(),
+                json!({ "diagnosis_class": class, "onset_date": form.text("onset_date"), "diagnosis_date": form.text("diagnosis_date"),
+                        "symptoms": form.all("symptoms"), "reporting_doctor": form.text("reporting_doctor"),
+                        "reporting_institution": form.text("reporting_institution"), "occupation": form.text("occupation"),
+                        "free_text": form.text("free_text") }),
+                "notification",
+            )
+        }
         "revoke-share" => (
             Method::POST,
             format!(

@@ -283,6 +283,11 @@ static WORDS: &[(&str, &str, &str)] = &[
     ("nav.users", "ユーザー管理", "Users"),
     ("new.minimum", "最低限の6項目", "The six minimum fields"),
     ("new.title", "発生届", "Notification (発生届)"),
+    (
+        "notification.correct",
+        "届出内容を修正・追加",
+        "Correct or complete the notification",
+    ),
     ("obs.chart", "体温とSpO2の推移", "Temperature and SpO2"),
     ("obs.entered_by", "入力", "Entered by"),
     ("obs.new", "健康観察を記録", "Record an observation"),
