@@ -340,11 +340,15 @@ pub async fn query(
         builder.push(" AND outcome = ").push_bind(outcome.as_str());
     }
     if filter.unexplained == Some(true) {
-        // Assignment dates are Japan dates; the audit time is UTC, so compare
-        // with the Japan date of the entry (UTC+9, no summer time).
+        // The assignment in force when the entry was written (migration
+        // 0008 keeps every one; times are fixed-width UTC text, so they
+        // compare as text). Assignment dates are Japan dates; the audit time
+        // is UTC, so compare with the Japan date of the entry (UTC+9, no
+        // summer time).
         builder.push(
             " AND case_id IS NOT NULL AND role IN ('contractor', 'facility') AND (outcome = 'denied' OR NOT EXISTS (\
-             SELECT 1 FROM assignments a WHERE a.case_id = audit.case_id AND a.organisation = audit.organisation \
+             SELECT 1 FROM assignment_history a WHERE a.case_id = audit.case_id AND a.organisation = audit.organisation \
+             AND a.assigned_at <= audit.at AND (a.replaced_at IS NULL OR a.replaced_at > audit.at) \
              AND a.from_date <= date(audit.at, '+9 hours') \
              AND (a.until_date IS NULL OR a.until_date >= date(audit.at, '+9 hours'))))",
         );

@@ -279,3 +279,51 @@ async fn replaying_the_command_log_rebuilds_the_same_records() {
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_is_judged_by_the_assignment_in_force_when_it_happened() {
+    let node = TestNode::start().await;
+    let (_, staff) = node.user("staff.a", Role::Staff, None).await;
+    let (_, acme) = node.user("c.acme", Role::Contractor, Some("acme")).await;
+    let (_, beta) = node.user("c.beta", Role::Contractor, Some("beta")).await;
+    let admin = node.enrol(&node.admin).await;
+    let (_, case) = staff
+        .post(
+            "/api/v1/cases",
+            notification_for(&node, "割当 次郎", "ワリアテ ジロウ"),
+        )
+        .await;
+    let id = case["id"].as_str().unwrap();
+    let today = renkei_node::domain::japan_date(node.clock.now()).to_string();
+    let assign = |organisation: &str| json!({"kind": "contractor", "organisation": organisation, "from_date": today});
+    let read = format!("/api/v1/cases/{id}");
+    // acme follows the patient, then the patient moves to beta.
+    assert_eq!(
+        staff
+            .put(&format!("{read}/assignment"), assign("acme"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(acme.get(&read).await.0, StatusCode::OK);
+    node.clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(
+        staff
+            .put(&format!("{read}/assignment"), assign("beta"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    node.clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(beta.get(&read).await.0, StatusCode::OK);
+    assert_eq!(acme.get(&read).await.0, StatusCode::FORBIDDEN);
+
+    // acme's read while assigned and beta's read are explained; acme's
+    // attempt after the move is not.
+    let unexplained = entries(&admin, &format!("unexplained=true&case_id={id}")).await;
+    let who: Vec<(&str, &str)> = unexplained
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(who, vec![("c.acme", "denied")], "{unexplained:#?}");
+}
