@@ -12,7 +12,7 @@ use super::charts;
 use super::forms::Form;
 use super::i18n::{Lang, t, word};
 use super::layout::{
-    csrf_field, error_box, field, local_time, message_page, options, page, respond, url_encode,
+    csrf_field, error_box, field, kv, local_time, message_page, options, page, respond, url_encode,
 };
 use super::login::check_csrf;
 use super::{Ctx, Me, WebState, status_of, text as s};
@@ -175,15 +175,7 @@ fn notification_form(ctx: &Ctx, me: &Me, form: Option<&Form>, error: Option<&str
                     select name="status" { option value="" { "—" } (options::<CaseStatus>(lang, "status", Some(v("status").as_str()))) }
                 }
                 (field(t(lang, "phone"), "phone", "tel", &v("phone"), false))
-                (field(t(lang, "onset_date"), "onset_date", "date", &v("onset_date"), false))
-                (field(t(lang, "diagnosis_date"), "diagnosis_date", "date", &v("diagnosis_date"), false))
-                (symptom_boxes(lang, &chosen))
-                (field(t(lang, "reporting_doctor"), "reporting_doctor", "text", &v("reporting_doctor"), false))
-                @if me.role == Role::Staff {
-                    (field(t(lang, "reporting_institution"), "reporting_institution", "text", &v("reporting_institution"), false))
-                }
-                (field(t(lang, "occupation"), "occupation", "text", &v("occupation"), false))
-                label { span { "Memo" } textarea name="free_text" { (v("free_text")) } }
+                (detail_fields(lang, me, &v, &chosen))
             }
             button type="submit" { (t(lang, "action.register")) }
         }
@@ -220,19 +212,55 @@ fn correction_form(ctx: &Ctx, me: &Me, case: &Value) -> Markup {
                 label { span { (t(lang, "diagnosis_class")) }
                     select name="diagnosis_class" { (options::<DiagnosisClass>(lang, "class", case["diagnosis_class"].as_str())) }
                 }
-                (field(t(lang, "onset_date"), "onset_date", "date", s(&case["onset_date"]), false))
-                (field(t(lang, "diagnosis_date"), "diagnosis_date", "date", s(&case["diagnosis_date"]), false))
-                (symptom_boxes(lang, &symptoms))
-                (field(t(lang, "reporting_doctor"), "reporting_doctor", "text", s(&case["reporting_doctor"]), false))
-                @if me.role == Role::Staff {
-                    (field(t(lang, "reporting_institution"), "reporting_institution", "text", s(&case["reporting_institution"]), false))
-                }
-                (field(t(lang, "occupation"), "occupation", "text", s(&case["occupation"]), false))
-                label { span { "Memo" } textarea name="free_text" { (s(&case["free_text"])) } }
+                (detail_fields(lang, me, &|name| s(&case[name]).to_string(), &symptoms))
                 button type="submit" { (t(lang, "action.save")) }
             }
         }
     }
+}
+
+/// The notification's optional details, filled with `value` of each field:
+/// the same fields when a case is notified and when it is corrected.
+fn detail_fields(
+    lang: Lang,
+    me: &Me,
+    value: &dyn Fn(&str) -> String,
+    symptoms: &[String],
+) -> Markup {
+    html! {
+        (field(t(lang, "onset_date"), "onset_date", "date", &value("onset_date"), false))
+        (field(t(lang, "diagnosis_date"), "diagnosis_date", "date", &value("diagnosis_date"), false))
+        (symptom_boxes(lang, symptoms))
+        (field(t(lang, "reporting_doctor"), "reporting_doctor", "text", &value("reporting_doctor"), false))
+        @if me.role == Role::Staff {
+            (field(t(lang, "reporting_institution"), "reporting_institution", "text", &value("reporting_institution"), false))
+        }
+        (field(t(lang, "occupation"), "occupation", "text", &value("occupation"), false))
+        label { span { "Memo" } textarea name="free_text" { (value("free_text")) } }
+    }
+}
+
+/// The details of a posted notification form, for the API (symptoms apart:
+/// notifying leaves them out when none is ticked, correcting clears them).
+/// Only staff name the reporting institution; a doctor's is their own.
+fn details_json(form: &Form, me: &Me) -> serde_json::Map<String, Value> {
+    let mut details = serde_json::Map::new();
+    for name in [
+        "onset_date",
+        "diagnosis_date",
+        "reporting_doctor",
+        "occupation",
+        "free_text",
+    ] {
+        details.insert(name.into(), form.text(name));
+    }
+    if me.role == Role::Staff {
+        details.insert(
+            "reporting_institution".into(),
+            form.text("reporting_institution"),
+        );
+    }
+    details
 }
 
 fn symptom_boxes(lang: Lang, chosen: &[String]) -> Markup {
@@ -279,7 +307,7 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, form: Form) -> Resp
         return r;
     }
     let symptoms = form.all("symptoms");
-    let body = json!({
+    let mut body = json!({
         "disease": "covid-19",
         "diagnosis_class": form.text("diagnosis_class"),
         "name": form.text("name"),
@@ -290,14 +318,11 @@ pub async fn create(State(state): State<WebState>, ctx: Ctx, form: Form) -> Resp
         "tests": [test_json(&form)],
         "status": form.text("status"),
         "phone": form.text("phone"),
-        "onset_date": form.text("onset_date"),
-        "diagnosis_date": form.text("diagnosis_date"),
         "symptoms": if symptoms.is_empty() { Value::Null } else { json!(symptoms) },
-        "reporting_doctor": form.text("reporting_doctor"),
-        "reporting_institution": if me.role == Role::Staff { form.text("reporting_institution") } else { Value::Null },
-        "occupation": form.text("occupation"),
-        "free_text": form.text("free_text"),
     });
+    if let Value::Object(fields) = &mut body {
+        fields.extend(details_json(&form, &me));
+    }
     let reply = match ctx
         .api(&state, Method::POST, "/api/v1/cases", Some(body))
         .await
@@ -450,10 +475,6 @@ fn observations_section(ctx: &Ctx, id: &str, observations: &Value, may_add: bool
             }
         }
     }
-}
-
-fn kv(label: &str, value: impl maud::Render) -> Markup {
-    html! { div { dt { (label) } dd { (value) } } }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -836,13 +857,13 @@ pub async fn act(
             } else {
                 class
             };
+            let mut details = details_json(&form, &me);
+            details.insert("diagnosis_class".into(), class);
+            details.insert("symptoms".into(), json!(form.all("symptoms")));
             (
                 Method::PATCH,
                 base.clone(),
-                json!({ "diagnosis_class": class, "onset_date": form.text("onset_date"), "diagnosis_date": form.text("diagnosis_date"),
-                        "symptoms": form.all("symptoms"), "reporting_doctor": form.text("reporting_doctor"),
-                        "reporting_institution": form.text("reporting_institution"), "occupation": form.text("occupation"),
-                        "free_text": form.text("free_text") }),
+                Value::Object(details),
                 "notification",
             )
         }

@@ -130,6 +130,11 @@ pub fn options<T: WireName>(lang: Lang, prefix: &str, selected: Option<&str>) ->
 }
 
 /// A labelled input.
+/// One label and value of a `<dl>`.
+pub fn kv(label: &str, value: impl maud::Render) -> Markup {
+    html! { div { dt { (label) } dd { (value) } } }
+}
+
 pub fn field(label: &str, name: &str, kind: &str, value: &str, required: bool) -> Markup {
     html! {
         label {

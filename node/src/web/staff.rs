@@ -10,7 +10,9 @@ use serde_json::json;
 use super::charts;
 use super::forms::Form;
 use super::i18n::{t, word};
-use super::layout::{csrf_field, error_box, local_time, message_page, page, respond, url_encode};
+use super::layout::{
+    csrf_field, error_box, kv, local_time, message_page, page, respond, url_encode,
+};
 use super::login::check_csrf;
 use super::{Ctx, Me, WebState, text as s};
 use crate::domain::{Role, Sex, WireName};
@@ -286,22 +288,22 @@ pub async fn shared_case(
     let body = html! {
         p.notice { (t(lang, "shared.notice")) }
         dl {
-            div { dt { (t(lang, "shared.owner")) } dd { (s(&reply.body["owner"])) } }
-            div { dt { (t(lang, "share.purpose")) } dd { (word(lang, "purpose", s(&d["purpose"]))) } }
-            div { dt { (t(lang, "name_kana")) } dd { (s(&d["name_kana"])) } }
-            div { dt { (t(lang, "sex")) } dd { (word(lang, "sex", s(&d["sex"]))) } }
-            div { dt { (t(lang, "age")) } dd { (d["age"]) } }
-            div { dt { (t(lang, "diagnosis_class")) } dd { (word(lang, "class", s(&d["diagnosis_class"]))) } }
-            div { dt { (t(lang, "status")) } dd { (word(lang, "status", s(&d["status"]))) } }
-            div { dt { (t(lang, "municipality_code")) } dd { (s(&d["municipality_code"])) } }
-            @if let Some(phone) = d["phone"].as_str() { div { dt { (t(lang, "phone")) } dd { (phone) } } }
-            @if let Some(address) = d["address"].as_str() { div { dt { (t(lang, "place.address")) } dd { (address) } } }
+            (kv(t(lang, "shared.owner"), s(&reply.body["owner"])))
+            (kv(t(lang, "share.purpose"), word(lang, "purpose", s(&d["purpose"]))))
+            (kv(t(lang, "name_kana"), s(&d["name_kana"])))
+            (kv(t(lang, "sex"), word(lang, "sex", s(&d["sex"]))))
+            (kv(t(lang, "age"), d["age"].to_string()))
+            (kv(t(lang, "diagnosis_class"), word(lang, "class", s(&d["diagnosis_class"]))))
+            (kv(t(lang, "status"), word(lang, "status", s(&d["status"]))))
+            (kv(t(lang, "municipality_code"), s(&d["municipality_code"])))
+            @if let Some(phone) = d["phone"].as_str() { (kv(t(lang, "phone"), phone)) }
+            @if let Some(address) = d["address"].as_str() { (kv(t(lang, "place.address"), address)) }
             @if !m.is_null() {
-                div { dt { (t(lang, "hospital")) } dd { (s(&m["hospital"])) } }
-                div { dt { (t(lang, "medical.admitted_on")) } dd { (s(&m["admitted_on"])) } }
-                div { dt { (t(lang, "medical.icu")) } dd { (yes(&m["icu"])) } }
-                div { dt { (t(lang, "medical.ventilator")) } dd { (yes(&m["ventilator"])) } }
-                div { dt { (t(lang, "medical.ecmo")) } dd { (yes(&m["ecmo"])) } }
+                (kv(t(lang, "hospital"), s(&m["hospital"])))
+                (kv(t(lang, "medical.admitted_on"), s(&m["admitted_on"])))
+                (kv(t(lang, "medical.icu"), yes(&m["icu"])))
+                (kv(t(lang, "medical.ventilator"), yes(&m["ventilator"])))
+                (kv(t(lang, "medical.ecmo"), yes(&m["ecmo"])))
             }
         }
     };
