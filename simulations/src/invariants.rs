@@ -49,18 +49,15 @@ impl Watch {
     pub async fn look(&self) -> Vec<Seen> {
         futures_util::stream::iter(&self.pools)
             .map(|pool| async move {
-                let pending: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
-                        .fetch_one(pool)
-                        .await
-                        .unwrap_or(0);
-                let (open_transfers, offers_in): (i64, i64) = sqlx::query_as(
-                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE direction = 'in' AND state = 'offered') \
+                // One statement per node and look: 471 nodes every 2.4 s.
+                let (pending, open_transfers, offers_in): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'), \
+                     COUNT(*), COUNT(*) FILTER (WHERE direction = 'in' AND state = 'offered') \
                      FROM transfers WHERE state IN ('offered', 'accepting')",
                 )
                 .fetch_one(pool)
                 .await
-                .unwrap_or((0, 0));
+                .unwrap_or((0, 0, 0));
                 Seen {
                     pending,
                     open_transfers,

@@ -80,7 +80,7 @@ fn progress(done: f64, note: &str) {
         "\r[{}{}] {:>3.0}% {note:<40}",
         "#".repeat(filled),
         " ".repeat(width - filled),
-        done * 100.0
+        done.clamp(0.0, 1.0) * 100.0
     );
 }
 
@@ -100,9 +100,9 @@ pub async fn run(scenario_path: &Path, renkei: &Path, out: &Path) -> anyhow::Res
 }
 
 /// One look at the federation: accepts the offers waiting, as each centre's
-/// staff would, and returns the messages waiting in all outboxes and the
-/// transfers still open.
-async fn observe(fed: &Federation, watch: &Watch) -> (i64, i64) {
+/// staff would, records the messages waiting in all outboxes as a sample at
+/// simulated time `t`, and returns them with the transfers still open.
+async fn observe(fed: &Federation, watch: &Watch, t: f64, samples: &mut Vec<Sample>) -> (i64, i64) {
     let seen = watch.look().await;
     let offered: Vec<usize> = seen
         .iter()
@@ -111,10 +111,9 @@ async fn observe(fed: &Federation, watch: &Watch) -> (i64, i64) {
         .map(|(i, _)| i)
         .collect();
     accept_all(fed, &offered).await;
-    (
-        seen.iter().map(|s| s.pending).sum(),
-        seen.iter().map(|s| s.open_transfers).sum(),
-    )
+    let backlog = seen.iter().map(|s| s.pending).sum();
+    samples.push(Sample { t, backlog });
+    (backlog, seen.iter().map(|s| s.open_transfers).sum())
 }
 
 /// Accepts the offers waiting at every centre that is up.
@@ -411,23 +410,6 @@ impl Faults {
         changes
     }
 
-    /// Lifts every fault still in place.
-    async fn heal(
-        &mut self,
-        scenario: &Scenario,
-        fed: &mut Federation,
-        real: f64,
-    ) -> anyhow::Result<()> {
-        for (k, fault) in scenario.fault.iter().enumerate() {
-            if self.active[k] {
-                self.active[k] = false;
-                set_fault(fed, fault, false).await?;
-                self.times[k].1 = Some(real);
-            }
-        }
-        Ok(())
-    }
-
     fn describe_active(&self, scenario: &Scenario) -> Vec<String> {
         scenario
             .fault
@@ -484,6 +466,8 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let total_weight: f64 = weights.iter().sum();
     let wall = scenario.duration.as_secs_f64() / scenario.compression;
     let start = Instant::now();
+    // Simulated seconds since the start, past the end while behind or draining.
+    let sim_now = || start.elapsed().as_secs_f64() * scenario.compression;
     let started_utc = time::OffsetDateTime::now_utc();
     let tick = Duration::from_millis(100);
     let (mut expected, mut due, mut unreachable) = (0.0f64, 0usize, 0usize);
@@ -549,11 +533,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         peak_waiting = peak_waiting.max(waiting.load(Ordering::Relaxed));
         if last_sample.elapsed() >= sample_every {
             last_sample = Instant::now();
-            let (backlog, _) = observe(fed, &watch).await;
-            samples.push(Sample {
-                t: start.elapsed().as_secs_f64() * scenario.compression,
-                backlog,
-            });
+            observe(fed, &watch, sim_now(), &mut samples).await;
             let active = faults.describe_active(scenario);
             let answered = due - unreachable - waiting.load(Ordering::Relaxed);
             progress(
@@ -570,17 +550,12 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         }
         tokio::time::sleep(tick).await;
     }
+    // The last round saw the clock at the end of the scenario, past every
+    // fault window: every fault has been lifted.
     drop(jobs);
-    faults
-        .heal(scenario, fed, start.elapsed().as_secs_f64())
-        .await?;
     // Behind schedule: the doctors finish what was due.
     while !doctors.is_finished() {
-        let (backlog, _) = observe(fed, &watch).await;
-        samples.push(Sample {
-            t: start.elapsed().as_secs_f64() * scenario.compression,
-            backlog,
-        });
+        observe(fed, &watch, sim_now(), &mut samples).await;
         let left = waiting.load(Ordering::Relaxed);
         progress(1.0, &format!("behind schedule: {left} cases to notify"));
         tokio::time::sleep(sample_every).await;
@@ -591,11 +566,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let mut least = i64::MAX;
     let mut moved = Instant::now();
     loop {
-        let (b, pending) = observe(fed, &watch).await;
-        samples.push(Sample {
-            t: start.elapsed().as_secs_f64() * scenario.compression,
-            backlog: b,
-        });
+        let (b, pending) = observe(fed, &watch, sim_now(), &mut samples).await;
         progress(1.0, &format!("draining: {b} waiting"));
         if b == 0 && pending == 0 {
             break;
