@@ -2,6 +2,7 @@
 //! Renkei nodes. Knows nothing of the node's store: the node hands it
 //! envelopes to send and receives envelopes through [`transport::Inbox`].
 
+pub mod authority;
 pub mod directory;
 pub mod transport;
 pub mod wire;

@@ -42,6 +42,9 @@ pub enum InboxError {
     /// Never: the contents break the receiver's rules.
     #[error("{0}")]
     Invalid(String),
+    /// Never: the sender may not say this about this case.
+    #[error("{0}")]
+    Unauthorised(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -346,6 +349,7 @@ impl Transport {
             Ok(()) => Reply::Ack { message_id },
             Err(InboxError::Unavailable(detail)) => refuse(id, Refusal::Unavailable, detail),
             Err(InboxError::Invalid(detail)) => refuse(id, Refusal::Invalid, detail),
+            Err(InboxError::Unauthorised(detail)) => refuse(id, Refusal::Unauthorised, detail),
         }
     }
 

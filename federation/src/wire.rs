@@ -282,6 +282,9 @@ pub enum Refusal {
     Unavailable,
     /// Well-formed, but its contents break the receiver's rules.
     Invalid,
+    /// The sender has no authority to say this about this case (the rule is
+    /// named in the detail; see `authority`).
+    Unauthorised,
 }
 
 impl Refusal {

@@ -183,6 +183,9 @@ fn declared() -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut section = None;
     for line in doc.lines() {
+        if line.starts_with("# Who may send what") {
+            break; // the authority rules follow, not fields
+        }
         if let Some(name) = line.strip_prefix("## ") {
             section = Some(name.trim().to_string());
         } else if let (Some(s), Some(rest)) = (&section, line.strip_prefix("| `")) {
@@ -252,4 +255,23 @@ fn the_statutory_report_carries_no_identity() {
             "{forbidden}"
         );
     }
+}
+
+#[test]
+fn every_authority_rule_is_documented_and_every_documented_rule_exists() {
+    let doc = include_str!("../../docs/federation-fields.md");
+    let table = doc
+        .split("# Who may send what")
+        .nth(1)
+        .expect("the authority section");
+    let documented: BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|rest| rest.split('`').next().unwrap())
+        .collect();
+    let coded: BTreeSet<&str> = renkei_federation::authority::Rule::ALL
+        .iter()
+        .map(|r| r.code())
+        .collect();
+    assert_eq!(documented, coded);
 }

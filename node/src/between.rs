@@ -9,6 +9,7 @@
 //! receiver takes the case only when told so, and while an offer is out
 //! nobody edits the case.
 
+use renkei_federation::authority::{self, HeldShare, HeldTransfer};
 use renkei_federation::wire::{
     Body, ContactReferral, ForwardedObservation, ShareData, ShareRevoke, ShareViewed,
     TransferAnswer, TransferOffer, TransferOutcome, TransferredCase, TransferredContact,
@@ -61,7 +62,7 @@ pub fn share_purpose(name: &str) -> Option<SharePurpose> {
         .map(|(_, p)| *p)
 }
 
-pub use crate::outbox::{Out, first_time, queue};
+pub use crate::outbox::{Out, authorised, first_time, queue};
 
 /// Checks an offered case before it is stored: vocabularies, dates, codes, sizes.
 pub fn check_offer(c: &TransferredCase) -> Result<(), String> {
@@ -306,9 +307,15 @@ pub async fn receive_offer(
         .bind(&case_id)
         .fetch_optional(&mut *conn)
         .await?;
-    if matches!(exists, Some(None)) {
-        return Err(conflict("this node already owns that case"));
-    }
+    let transfer_known: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM transfers WHERE id = ?)")
+            .bind(offer.transfer_id.to_string())
+            .fetch_one(&mut *conn)
+            .await?;
+    authorised(authority::transfer_offer(
+        matches!(exists, Some(None)),
+        transfer_known,
+    ))?;
     let duplicates: Vec<String> = match &offer.case.person_key {
         Some(key) => sqlx::query_scalar("SELECT c.id FROM cases c JOIN persons p ON p.id = c.person_id WHERE p.person_key = ? AND c.owner IS NULL ORDER BY c.id")
             .bind(key)
@@ -390,12 +397,22 @@ pub async fn receive_answer(
     outcome_message: Uuid,
 ) -> Result<(), ApplyError> {
     let id = a.transfer_id.to_string();
-    let (case_id, peer, state) = transfer(conn, &id, "out").await?;
-    if peer != sender {
-        return Err(conflict(
-            "the answer comes from a centre the case was not offered to",
-        ));
+    let held: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT case_id, peer, state FROM transfers WHERE id = ? AND direction = 'out'",
+    )
+    .bind(&id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let verdict = authority::transfer_answer(
+        sender,
+        held.as_ref().map(|(_, peer, _)| HeldTransfer { peer }),
+    );
+    if !authorised(verdict)? {
+        return Ok(());
     }
+    let Some((case_id, peer, state)) = held else {
+        return Err(ApplyError::NotFound("transfer"));
+    };
     let at = time_fmt::instant(out.at);
     match (state.as_str(), a.accepted) {
         ("offered", true) => {
@@ -473,20 +490,20 @@ pub async fn receive_outcome(
     person_id: &str,
 ) -> Result<Option<String>, ApplyError> {
     let id = o.transfer_id.to_string();
-    let Some((_, peer, state)) = sqlx::query_as::<_, (String, String, String)>(
-        "SELECT case_id, peer, state FROM transfers WHERE id = ? AND direction = 'in'",
+    let held = sqlx::query_as::<_, (String, String)>(
+        "SELECT peer, state FROM transfers WHERE id = ? AND direction = 'in'",
     )
     .bind(&id)
     .fetch_optional(&mut *conn)
-    .await?
-    else {
+    .await?;
+    let verdict =
+        authority::transfer_outcome(sender, held.as_ref().map(|(peer, _)| HeldTransfer { peer }));
+    if !authorised(verdict)? {
+        return Ok(None);
+    }
+    let Some((_, state)) = held else {
         return Ok(None);
     };
-    if peer != sender {
-        return Err(conflict(
-            "the outcome comes from a centre that did not make the offer",
-        ));
-    }
     let at = time_fmt::instant(out.at);
     if !o.completed {
         if matches!(state.as_str(), "offered" | "accepting") {
@@ -738,8 +755,19 @@ pub async fn receive_forwarded(
         .bind(&case_id)
         .fetch_optional(&mut *conn)
         .await?;
-    if !matches!(owned, Some(None)) {
-        return Err(conflict("this node does not own that case"));
+    // The centre this node last took the case over from.
+    let previous_owner: Option<String> = sqlx::query_scalar(
+        "SELECT peer FROM transfers WHERE case_id = ? AND direction = 'in' AND state = 'completed' ORDER BY updated_at DESC, id DESC LIMIT 1",
+    )
+    .bind(&case_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if !authorised(authority::forwarded_observation(
+        sender,
+        matches!(owned, Some(None)),
+        previous_owner.as_deref(),
+    ))? {
+        return Ok(());
     }
     insert_observations(
         conn,
@@ -961,17 +989,32 @@ pub async fn receive_share(
         return Err(conflict(format!("`{}` is not a share purpose", d.purpose)));
     }
     let id = d.share_id.to_string();
-    let state: Option<(String, String)> =
-        sqlx::query_as("SELECT peer, state FROM shares WHERE id = ? AND direction = 'in'")
-            .bind(&id)
-            .fetch_optional(&mut *conn)
+    let held: Option<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT peer, case_id, purpose, state, COALESCE(revision, 0) FROM shares WHERE id = ? AND direction = 'in'",
+    )
+    .bind(&id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let owns_case: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ? AND owner IS NULL)")
+            .bind(d.case_id.to_string())
+            .fetch_one(&mut *conn)
             .await?;
-    match state {
-        Some((peer, _)) if peer != sender => {
-            return Err(conflict("the share belongs to another centre"));
-        }
-        Some((_, s)) if s == "revoked" => return Ok(()),
-        _ => {}
+    let verdict = authority::share_data(
+        sender,
+        d,
+        held.as_ref()
+            .map(|(peer, case_id, purpose, state, revision)| HeldShare {
+                peer,
+                case_id,
+                purpose,
+                revoked: state == "revoked",
+                revision: u32::try_from(*revision).unwrap_or(u32::MAX),
+            }),
+        owns_case,
+    );
+    if !authorised(verdict)? {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO shares (id, case_id, direction, peer, purpose, state, payload, revision, created_at, updated_at) VALUES (?, ?, 'in', ?, ?, 'active', ?, ?, ?, ?) \
@@ -997,17 +1040,21 @@ pub async fn receive_revoke(
     r: &ShareRevoke,
     at: &str,
 ) -> Result<(), ApplyError> {
-    // Revoking deletes the copy; the row stays, empty, so a late update cannot revive it.
-    sqlx::query(
-        "INSERT INTO shares (id, case_id, direction, peer, purpose, state, created_at, updated_at) VALUES (?, '', 'in', ?, '', 'revoked', ?, ?) \
-         ON CONFLICT(id) DO UPDATE SET state = 'revoked', payload = NULL, updated_at = excluded.updated_at WHERE shares.peer = excluded.peer",
-    )
-    .bind(r.share_id.to_string())
-    .bind(sender)
-    .bind(at)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
+    let held_peer: Option<String> =
+        sqlx::query_scalar("SELECT peer FROM shares WHERE id = ? AND direction = 'in'")
+            .bind(r.share_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if !authorised(authority::share_revoke(sender, held_peer.as_deref()))? {
+        return Ok(());
+    }
+    // Revoking deletes the copy; the row stays, empty, so a late update
+    // cannot revive it.
+    sqlx::query("UPDATE shares SET state = 'revoked', payload = NULL, updated_at = ? WHERE id = ? AND direction = 'in'")
+        .bind(at)
+        .bind(r.share_id.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -1041,15 +1088,17 @@ pub async fn receive_view(
     sender: &str,
     v: &ShareViewed,
 ) -> Result<Option<String>, ApplyError> {
-    let case_id: Option<String> = sqlx::query_scalar(
-        "SELECT case_id FROM shares WHERE id = ? AND direction = 'out' AND peer = ?",
-    )
-    .bind(v.share_id.to_string())
-    .bind(sender)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(case_id) = case_id else {
-        return Err(conflict("no such share with that centre"));
+    let held: Option<(String, String)> =
+        sqlx::query_as("SELECT case_id, peer FROM shares WHERE id = ? AND direction = 'out'")
+            .bind(v.share_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let verdict = authority::share_viewed(sender, held.as_ref().map(|(_, peer)| peer.as_str()));
+    if !authorised(verdict)? {
+        return Ok(None);
+    }
+    let Some((case_id, _)) = held else {
+        return Ok(None);
     };
     sqlx::query("INSERT INTO share_views (share_id, peer, viewer, viewer_role, viewed_at) VALUES (?, ?, ?, ?, ?)")
         .bind(v.share_id.to_string())

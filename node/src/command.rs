@@ -417,6 +417,14 @@ pub enum ApplyError {
     Conflict(String),
     #[error("the notification is locked: additional registration {by} supersedes it")]
     Locked { by: String },
+    /// A federation message its sender has no authority to send (see
+    /// `renkei_federation::authority`); never applied.
+    #[error(transparent)]
+    Unauthorised(renkei_federation::authority::Refused),
+    /// A federation message that may become acceptable once another
+    /// centre's message arrives; the sender tries again.
+    #[error("not yet: {0}")]
+    NotYet(renkei_federation::authority::Refused),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use renkei_ca::{NodeIdentity, Trust};
+use renkei_federation::authority::{self, Verdict};
 use renkei_federation::transport::InboxError;
 use renkei_federation::{Body, Directory, Envelope, Inbox, NodeKind, Transport};
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::between;
 use crate::clock::Clock;
-use crate::command::{Change, Command};
+use crate::command::{ApplyError, Change, Command};
 use crate::log::{CommandLog, LocalLog, Submission, SubmitError};
 use crate::reports::{self, ReportTicket};
 use crate::time_fmt;
@@ -113,6 +114,16 @@ impl std::fmt::Debug for Federation {
     }
 }
 
+/// A verdict reached on receipt, before anything is submitted: only a
+/// refusal stops the message here.
+fn refused(verdict: Verdict) -> Result<(), InboxError> {
+    match verdict {
+        Verdict::Refuse(r) => Err(InboxError::Unauthorised(r.to_string())),
+        Verdict::NotYet(r) => Err(InboxError::Unavailable(format!("not yet: {r}"))),
+        Verdict::Apply | Verdict::NoChange => Ok(()),
+    }
+}
+
 /// Applies received messages as commands.
 struct NodeInbox {
     log: LocalLog,
@@ -121,6 +132,7 @@ struct NodeInbox {
     me: String,
     national: Option<String>,
     auto_accept: Vec<String>,
+    directory: Arc<Directory>,
 }
 
 impl NodeInbox {
@@ -136,6 +148,26 @@ impl NodeInbox {
 
 impl Inbox for NodeInbox {
     async fn receive(&self, envelope: Envelope) -> Result<(), InboxError> {
+        // A message id seen before from this sender is acknowledged and not
+        // submitted again, whatever its body says now: the command log keeps
+        // only what was applied. (`apply` checks again inside its
+        // transaction, for two copies arriving at once.)
+        let seen: Result<bool, sqlx::Error> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM inbox_seen WHERE sender = ? AND message_id = ?)",
+        )
+        .bind(&envelope.sender)
+        .bind(envelope.message_id.to_string())
+        .fetch_one(&self.pool)
+        .await;
+        match seen {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => {
+                return Err(InboxError::Unavailable(format!(
+                    "cannot read the inbox: {e}"
+                )));
+            }
+        }
         let now = self.clock.now();
         let sender = envelope.sender.clone();
         let message_id = envelope.message_id;
@@ -155,7 +187,12 @@ impl Inbox for NodeInbox {
         let mut reports = Vec::new();
         let (change, audit) = match envelope.body {
             Body::StatutoryReport(report) => {
-                reports::check_received(&sender, &report).map_err(InboxError::Invalid)?;
+                reports::check_received(&report).map_err(InboxError::Invalid)?;
+                let names_a_centre = self
+                    .directory
+                    .node(&report.responsible_centre)
+                    .is_some_and(|n| n.kind == NodeKind::HealthCentre);
+                refused(authority::report_names_a_centre(&report, names_a_centre))?;
                 (
                     Change::ReceiveReport {
                         sender,
@@ -193,6 +230,19 @@ impl Inbox for NodeInbox {
                         answer.transfer_id,
                     )
                     .await;
+                if let (true, Some(case_id), Some(national)) =
+                    (answer.accepted, &case_id, &self.national)
+                {
+                    // An acceptance completes the transfer here: the report
+                    // that follows names the new owner, the hand-over the
+                    // national node needs before it takes the new owner's.
+                    reports.push(ReportTicket {
+                        message_id: Uuid::now_v7(),
+                        case_id: case_id.clone(),
+                        sender: me.clone(),
+                        recipient: national.clone(),
+                    });
+                }
                 let part = if answer.accepted {
                     "transfer_accepted"
                 } else {
@@ -271,6 +321,11 @@ impl Inbox for NodeInbox {
             }
             Body::ContactReferral(referral) => {
                 between::check_contact(&referral.contact).map_err(InboxError::Invalid)?;
+                let code = referral.contact.municipality_code.as_deref();
+                let served_here = code
+                    .and_then(|c| self.directory.centre_for(c))
+                    .is_some_and(|n| n.id == self.me);
+                refused(authority::contact_referral(code, served_here))?;
                 let audit = vec![entry("contact.referral_received", None, "referred_contact")];
                 (
                     Change::ReceiveContactReferral {
@@ -340,6 +395,12 @@ impl Inbox for NodeInbox {
         command.reports = reports;
         match self.log.submit(Submission::command(command, audit)).await {
             Ok(_) => Ok(()),
+            Err(SubmitError::Refused(ApplyError::Unauthorised(r))) => {
+                Err(InboxError::Unauthorised(r.to_string()))
+            }
+            Err(SubmitError::Refused(ApplyError::NotYet(r))) => {
+                Err(InboxError::Unavailable(format!("not yet: {r}")))
+            }
             Err(SubmitError::Refused(e)) => Err(InboxError::Invalid(e.to_string())),
             Err(SubmitError::Unavailable(e)) => Err(InboxError::Unavailable(e)),
         }
@@ -411,6 +472,7 @@ impl Federation {
             me: node_id.to_string(),
             national: directory.national().map(|n| n.id.clone()),
             auto_accept: config.auto_accept_transfers_from.clone(),
+            directory: directory.clone(),
         }));
         let federation = Arc::new(Self {
             node_id: node_id.to_string(),

@@ -2,6 +2,7 @@
 //! receives federation messages inside `apply`: one way to queue a message,
 //! one way to tell a new message from one seen before.
 
+use renkei_federation::authority::Verdict;
 use renkei_federation::wire::{Body, Envelope, PROTOCOL_VERSION};
 use sqlx::SqliteConnection;
 use time::OffsetDateTime;
@@ -61,4 +62,16 @@ pub async fn first_time(
         .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// What an authority verdict means inside `apply`: `Ok(true)` apply the
+/// message, `Ok(false)` acknowledge it and change nothing, `Err` refuse it
+/// (the command rolls back, so not even its de-duplication record stays).
+pub fn authorised(verdict: Verdict) -> Result<bool, ApplyError> {
+    match verdict {
+        Verdict::Apply => Ok(true),
+        Verdict::NoChange => Ok(false),
+        Verdict::NotYet(r) => Err(ApplyError::NotYet(r)),
+        Verdict::Refuse(r) => Err(ApplyError::Unauthorised(r)),
+    }
 }

@@ -11,6 +11,7 @@ use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use renkei_federation::authority::{self, HeldReport};
 use renkei_federation::wire::{Body, StatutoryReport, TestsSummary, WireDate};
 
 use crate::command::ApplyError;
@@ -46,7 +47,7 @@ pub async fn queue(
     let row = sqlx::query(
         "SELECT c.revision, c.disease, c.diagnosis_class, p.sex, p.date_of_birth, c.municipality_code, c.onset_date, \
          c.diagnosis_date, c.status, c.locked_by, (SELECT reported_on FROM class_reports r WHERE r.case_id = c.id AND r.class = c.diagnosis_class), \
-         m.admitted_on, m.discharged_on, COALESCE(m.icu, 0), COALESCE(m.ventilator, 0), COALESCE(m.ecmo, 0), c.reporting_centre \
+         m.admitted_on, m.discharged_on, COALESCE(m.icu, 0), COALESCE(m.ventilator, 0), COALESCE(m.ecmo, 0), c.reporting_centre, c.owner \
          FROM cases c JOIN persons p ON p.id = c.person_id LEFT JOIN medical m ON m.case_id = c.id WHERE c.id = ?",
     )
     .bind(&ticket.case_id)
@@ -101,7 +102,11 @@ pub async fn queue(
         reporting_centre: row
             .get::<Option<String>, _>(16)
             .unwrap_or_else(|| ticket.sender.clone()),
-        responsible_centre: ticket.sender.clone(),
+        // A case this centre handed over names its new owner: the hand-over
+        // the national node needs before it takes the new owner's reports.
+        responsible_centre: row
+            .get::<Option<String>, _>(17)
+            .unwrap_or_else(|| ticket.sender.clone()),
         onset_date: row
             .get::<Option<String>, _>(6)
             .as_deref()
@@ -133,17 +138,13 @@ pub async fn queue(
     .await
 }
 
-/// Checks a received report against the national node's rules. `sender` is
-/// the peer proven by its certificate.
-pub fn check_received(sender: &str, r: &StatutoryReport) -> Result<(), String> {
-    if r.responsible_centre != sender {
-        return Err(format!(
-            "`{sender}` reports a case it is not responsible for (`{}`)",
-            r.responsible_centre
-        ));
-    }
+/// Checks that a received report is well formed. Whether its sender may
+/// send it is decided by `renkei_federation::authority` when it is applied.
+pub fn check_received(r: &StatutoryReport) -> Result<(), String> {
     renkei_ca::node_id::validate(&r.reporting_centre)
         .map_err(|e| format!("reporting_centre: {e}"))?;
+    renkei_ca::node_id::validate(&r.responsible_centre)
+        .map_err(|e| format!("responsible_centre: {e}"))?;
     let d = disease(&r.disease).ok_or_else(|| format!("disease `{}` is unknown", r.disease))?;
     let class = DiagnosisClass::from_wire(&r.diagnosis_class)
         .ok_or_else(|| format!("diagnosis class `{}` is unknown", r.diagnosis_class))?;
@@ -186,6 +187,22 @@ pub async fn store_received(
 ) -> Result<(), ApplyError> {
     if !crate::outbox::first_time(conn, sender, message_id, at).await? {
         return Ok(()); // a duplicate: acknowledged again, not applied twice
+    }
+    let held: Option<(String, i64, String)> = sqlx::query_as(
+        "SELECT responsible_centre, revision, sender FROM statutory_reports WHERE case_id = ?",
+    )
+    .bind(r.case_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let held = held
+        .as_ref()
+        .map(|(owner, revision, last_sender)| HeldReport {
+            owner,
+            revision: u32::try_from(*revision).unwrap_or(u32::MAX),
+            last_sender,
+        });
+    if !crate::outbox::authorised(authority::statutory_report(sender, r, held))? {
+        return Ok(());
     }
     let date = |d: Option<WireDate>| d.and_then(date_text);
     sqlx::query(

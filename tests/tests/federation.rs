@@ -306,7 +306,7 @@ async fn a_message_refused_for_good_is_set_aside_and_the_queue_moves_on() {
         status["peers"][0]["last_error"]
             .as_str()
             .unwrap()
-            .contains("not responsible"),
+            .contains("hand-over-from-owner"),
         "{status}"
     );
     assert!(

@@ -118,6 +118,11 @@ impl From<SubmitError> for ApiError {
                 format!("the notification is locked: additional registration {by} supersedes it"),
             ),
             SubmitError::Refused(ApplyError::Conflict(message)) => Self::conflict(message),
+            // Only federation messages are judged by authority rules; an API
+            // request never meets one, but if it did it is a refusal.
+            SubmitError::Refused(e @ (ApplyError::Unauthorised(_) | ApplyError::NotYet(_))) => {
+                Self::conflict(e.to_string())
+            }
             SubmitError::Refused(ApplyError::Database(e)) => Self::from(e),
             SubmitError::Unavailable(message) => {
                 tracing::error!(%message, "command log unavailable");
