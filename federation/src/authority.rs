@@ -330,19 +330,39 @@ pub struct HeldShare<'a> {
     pub revision: u32,
 }
 
-/// Share data. `held`: the incoming share with this id, if any;
-/// `owns_case`: this node owns the case the data speaks of.
+/// What the receiver itself holds of a case a message speaks of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseHere<'a> {
+    /// Nothing: the case was never here.
+    Unknown,
+    /// This node owns it.
+    Owned,
+    /// It was here and moved to this centre.
+    MovedTo(&'a str),
+}
+
+/// Share data. `held`: the incoming share with this id, if any; `here`:
+/// what this node holds of the case the data speaks of.
 pub fn share_data(
     sender: &str,
     data: &ShareData,
     held: Option<HeldShare<'_>>,
-    owns_case: bool,
+    here: CaseHere<'_>,
 ) -> Verdict {
-    if owns_case {
-        return refuse(
-            Rule::ShareFromOwner,
-            format!("`{sender}` shares a case this node owns"),
-        );
+    match here {
+        CaseHere::Owned => {
+            return refuse(
+                Rule::ShareFromOwner,
+                format!("`{sender}` shares a case this node owns"),
+            );
+        }
+        CaseHere::MovedTo(owner) if owner != sender => {
+            return refuse(
+                Rule::ShareFromOwner,
+                format!("`{sender}` shares a case this node handed to `{owner}`"),
+            );
+        }
+        _ => {}
     }
     let Some(h) = held else {
         return Verdict::Apply;
@@ -601,29 +621,65 @@ mod tests {
                 revision,
             })
         };
-        assert_eq!(share_data("hc-a", &data, None, false), Verdict::Apply);
-        assert!(matches!(
-            share_data("hc-a", &data, None, true),
-            Verdict::Refuse(_)
-        ));
         assert_eq!(
-            share_data("hc-a", &data, held("hc-a", "follow_up", false, 4), false),
+            share_data("hc-a", &data, None, CaseHere::Unknown),
             Verdict::Apply
         );
         assert_eq!(
-            share_data("hc-a", &data, held("hc-a", "follow_up", false, 6), false),
-            Verdict::NoChange
-        );
-        assert_eq!(
-            share_data("hc-a", &data, held("hc-a", "follow_up", true, 1), false),
-            Verdict::NoChange
+            share_data("hc-a", &data, None, CaseHere::MovedTo("hc-a")),
+            Verdict::Apply
         );
         assert!(matches!(
-            share_data("hc-x", &data, held("hc-a", "follow_up", false, 1), false),
+            share_data("hc-a", &data, None, CaseHere::Owned),
             Verdict::Refuse(_)
         ));
         assert!(matches!(
-            share_data("hc-a", &data, held("hc-a", "medical", false, 1), false),
+            share_data("hc-x", &data, None, CaseHere::MovedTo("hc-a")),
+            Verdict::Refuse(_)
+        ));
+        assert_eq!(
+            share_data(
+                "hc-a",
+                &data,
+                held("hc-a", "follow_up", false, 4),
+                CaseHere::Unknown
+            ),
+            Verdict::Apply
+        );
+        assert_eq!(
+            share_data(
+                "hc-a",
+                &data,
+                held("hc-a", "follow_up", false, 6),
+                CaseHere::Unknown
+            ),
+            Verdict::NoChange
+        );
+        assert_eq!(
+            share_data(
+                "hc-a",
+                &data,
+                held("hc-a", "follow_up", true, 1),
+                CaseHere::Unknown
+            ),
+            Verdict::NoChange
+        );
+        assert!(matches!(
+            share_data(
+                "hc-x",
+                &data,
+                held("hc-a", "follow_up", false, 1),
+                CaseHere::Unknown
+            ),
+            Verdict::Refuse(_)
+        ));
+        assert!(matches!(
+            share_data(
+                "hc-a",
+                &data,
+                held("hc-a", "medical", false, 1),
+                CaseHere::Unknown
+            ),
             Verdict::Refuse(_)
         ));
     }

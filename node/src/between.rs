@@ -9,7 +9,7 @@
 //! receiver takes the case only when told so, and while an offer is out
 //! nobody edits the case.
 
-use renkei_federation::authority::{self, HeldShare, HeldTransfer};
+use renkei_federation::authority::{self, CaseHere, HeldShare, HeldTransfer};
 use renkei_federation::wire::{
     Body, ContactReferral, ForwardedObservation, ShareData, ShareRevoke, ShareViewed,
     TransferAnswer, TransferOffer, TransferOutcome, TransferredCase, TransferredContact,
@@ -605,7 +605,9 @@ async fn take_over(
     .bind(c.confirmed.then_some(by.clone()))
     .bind(c.confirmed.then_some(at))
     .bind(c.confirmed.then_some(false))
-    .bind(c.revision as i64 + 1)
+    // The offering centre's hand-over report is the offer's revision + 1;
+    // this node's first report supersedes it.
+    .bind(c.revision as i64 + 2)
     .bind(&c.reporting_centre)
     .execute(&mut *conn)
     .await?;
@@ -995,11 +997,10 @@ pub async fn receive_share(
     .bind(&id)
     .fetch_optional(&mut *conn)
     .await?;
-    let owns_case: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cases WHERE id = ? AND owner IS NULL)")
-            .bind(d.case_id.to_string())
-            .fetch_one(&mut *conn)
-            .await?;
+    let here: Option<Option<String>> = sqlx::query_scalar("SELECT owner FROM cases WHERE id = ?")
+        .bind(d.case_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
     let verdict = authority::share_data(
         sender,
         d,
@@ -1011,7 +1012,11 @@ pub async fn receive_share(
                 revoked: state == "revoked",
                 revision: u32::try_from(*revision).unwrap_or(u32::MAX),
             }),
-        owns_case,
+        match &here {
+            None => CaseHere::Unknown,
+            Some(None) => CaseHere::Owned,
+            Some(Some(owner)) => CaseHere::MovedTo(owner),
+        },
     );
     if !authorised(verdict)? {
         return Ok(());

@@ -360,6 +360,44 @@ fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
 }
 
 #[test]
+fn the_rogue_centre_scenario_holds_every_invariant() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../simulations/scenarios/rogue-centre.toml"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(["sim", "run", scenario, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout.matches("  ok    ").count(), 6, "{stdout}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("- Forged messages from the rogue centre"))
+        .unwrap_or_else(|| panic!("{report}"));
+    let number = |before: &str| -> usize {
+        let head = line.split(before).next().unwrap();
+        head.rsplit(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(number(" sent") > 100, "{line}");
+    assert!(number(" refused") > 100, "{line}");
+    assert_eq!(number(" acknowledged"), 0, "{line}");
+    assert!(!report.contains("❌"), "{report}");
+}
+
+#[test]
 fn the_ci_outage_scenario_holds_every_invariant() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");

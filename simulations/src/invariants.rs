@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use futures_util::StreamExt;
-use renkei_federation::{Body, Envelope};
+use renkei_federation::{Body, Envelope, StatutoryReport};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
@@ -116,7 +116,7 @@ pub async fn lags(
 pub async fn check(fed: &Federation) -> Vec<(String, Result<(), String>)> {
     vec![
         (
-            "every case is held by the national node exactly once, at its latest revision".into(),
+            "every case is held by the national node exactly once, at its latest revision, as its owner reported it".into(),
             national_holds_every_case(fed).await,
         ),
         (
@@ -138,7 +138,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 async fn national_holds_every_case(fed: &Federation) -> Result<(), String> {
     let mut owners: HashMap<String, String> = HashMap::new();
-    let mut latest: HashMap<String, u32> = HashMap::new();
+    let mut latest: HashMap<String, StatutoryReport> = HashMap::new();
     for node in fed.nodes.iter().filter(|n| !n.national) {
         let pool = open(&node.database).await.map_err(err)?;
         for id in sqlx::query_scalar::<_, String>("SELECT id FROM cases WHERE owner IS NULL")
@@ -168,28 +168,51 @@ async fn national_holds_every_case(fed: &Federation) -> Result<(), String> {
                 body: Body::StatutoryReport(r),
                 ..
             }) = Envelope::decode(row.get::<&[u8], _>(1))
+                && latest.get(&case).is_none_or(|l| r.revision >= l.revision)
             {
-                latest.insert(case, r.revision);
+                latest.insert(case, r);
             }
         }
         pool.close().await;
     }
     let national = fed.nodes.iter().find(|n| n.national).expect("national");
     let pool = open(&national.database).await.map_err(err)?;
-    let held: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT case_id, revision FROM statutory_reports")
-            .fetch_all(&pool)
-            .await
-            .map_err(err)?
-            .into_iter()
-            .collect();
+    // What the national statistics are made of, per case.
+    type Held = (i64, String, bool, String, String, bool);
+    let held: HashMap<String, Held> = sqlx::query_as::<_, (String, i64, String, bool, String, String, bool)>(
+        "SELECT case_id, revision, responsible_centre, withdrawn, diagnosis_class, status, deceased FROM statutory_reports",
+    )
+    .fetch_all(&pool)
+    .await
+    .map_err(err)?
+    .into_iter()
+    .map(|(case, revision, owner, withdrawn, class, status, deceased)| {
+        (case, (revision, owner, withdrawn, class, status, deceased))
+    })
+    .collect();
     pool.close().await;
     let mut problems = Vec::new();
     for (case, owner) in &owners {
         match (held.get(case), latest.get(case)) {
             (None, _) => problems.push(format!("{case} ({owner}) is missing at the national node")),
-            (Some(h), Some(l)) if *h != *l as i64 => {
-                problems.push(format!("{case}: national revision {h}, latest sent {l}"))
+            (Some(h), Some(l)) if h.0 != l.revision as i64 => problems.push(format!(
+                "{case}: national revision {}, latest sent {}",
+                h.0, l.revision
+            )),
+            (Some(h), Some(l))
+                if (&h.1, h.2, &h.3, &h.4, h.5)
+                    != (
+                        &l.responsible_centre,
+                        l.withdrawn,
+                        &l.diagnosis_class,
+                        &l.status,
+                        l.deceased,
+                    ) =>
+            {
+                problems.push(format!(
+                    "{case}: the national node holds {h:?}, its owner {owner} reported {}",
+                    l.responsible_centre
+                ))
             }
             _ => {}
         }

@@ -9,6 +9,7 @@ pub mod bench_wire;
 pub mod nodes;
 pub mod relay;
 pub mod report;
+pub mod rogue;
 pub mod scenario;
 pub mod seed;
 
@@ -65,6 +66,8 @@ pub struct Outcome {
     /// Lag of each report (received − sent, seconds) with its simulated time of receipt.
     pub lags: Vec<(f64, f64)>,
     pub invariants: Vec<(String, Result<(), String>)>,
+    /// What the forged messages of `rogue_centre` faults met, if any ran.
+    pub rogue: Option<rogue::RogueTally>,
 }
 
 impl Outcome {
@@ -95,6 +98,19 @@ pub async fn run(scenario_path: &Path, renkei: &Path, out: &Path) -> anyhow::Res
     fed.shutdown().await;
     let mut outcome = result?;
     outcome.invariants = invariants::check(&fed).await;
+    if let Some(t) = outcome.rogue {
+        outcome.invariants.push((
+            "no forged message was applied".into(),
+            if t.acknowledged == 0 && t.refused + t.held > 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} of {} forged messages acknowledged ({} refused, {} held back)",
+                    t.acknowledged, t.sent, t.refused, t.held
+                ))
+            },
+        ));
+    }
     report::write(out, &scenario, &outcome)?;
     Ok(outcome)
 }
@@ -311,8 +327,21 @@ fn doctors(
 }
 
 /// Puts a fault in place or lifts it.
-async fn set_fault(fed: &mut Federation, fault: &Fault, on: bool) -> anyhow::Result<()> {
+async fn set_fault(
+    fed: &mut Federation,
+    rogues: &mut rogue::Rogues,
+    seed: u64,
+    fault: &Fault,
+    on: bool,
+) -> anyhow::Result<()> {
     match fault {
+        Fault::RogueCentre { node, .. } => {
+            if on {
+                rogues.start(fed, node, seed).await?
+            } else {
+                rogues.stop(node).await
+            }
+        }
         Fault::NodeDown { node, .. } => {
             let i = fed.index(node);
             if on {
@@ -473,6 +502,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
     let (mut expected, mut due, mut unreachable) = (0.0f64, 0usize, 0usize);
     let mut last_elapsed = 0.0f64;
     let mut faults = Faults::new(scenario);
+    let mut rogues = rogue::Rogues::default();
     let mut before = Duration::ZERO;
     let mut samples = Vec::new();
     let waiting = Arc::new(AtomicUsize::new(0));
@@ -490,7 +520,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
             (elapsed * scenario.compression).min(scenario.duration.as_secs_f64()),
         );
         for (k, on) in faults.advance(scenario, before, now, elapsed.min(wall)) {
-            set_fault(fed, &scenario.fault[k], on).await?;
+            set_fault(fed, &mut rogues, scenario.seed, &scenario.fault[k], on).await?;
         }
         before = now;
         // New cases, spread over the centres by population, handed to the
@@ -612,6 +642,7 @@ async fn drive(scenario: &Scenario, fed: &mut Federation) -> anyhow::Result<Outc
         catch_up,
         lags,
         invariants: Vec::new(),
+        rogue: rogues.tally,
     })
 }
 

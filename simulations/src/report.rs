@@ -152,6 +152,12 @@ pub fn write(out: &Path, scenario: &Scenario, outcome: &Outcome) -> anyhow::Resu
             real(ended)
         ));
     }
+    if let Some(t) = &outcome.rogue {
+        md.push_str(&format!(
+            "- Forged messages from the rogue centre: {} sent; {} refused naming an authority rule, {} held back (a claim waiting for a hand-over that never comes), {} acknowledged, {} failed otherwise (unreachable or refused for another reason)\n",
+            t.sent, t.refused, t.held, t.acknowledged, t.other
+        ));
+    }
     md.push_str("\n## Invariants\n\n");
     for (name, result) in &outcome.invariants {
         match result {

@@ -165,6 +165,15 @@ pub enum Fault {
         #[serde(with = "humantime_serde")]
         to: Duration,
     },
+    /// `node`'s certificate is in an attacker's hands: forged messages about
+    /// other centres' cases are sent with it (see `rogue.rs`).
+    RogueCentre {
+        node: String,
+        #[serde(with = "humantime_serde")]
+        from: Duration,
+        #[serde(with = "humantime_serde")]
+        to: Duration,
+    },
     /// Packets from `source` to `target` are lost with probability `loss`
     /// and delayed by `delay`.
     Link {
@@ -186,6 +195,7 @@ impl Fault {
         match self {
             Fault::NodeDown { from, to, .. }
             | Fault::Partition { from, to, .. }
+            | Fault::RogueCentre { from, to, .. }
             | Fault::Link { from, to, .. } => (*from, *to),
         }
     }
@@ -193,6 +203,7 @@ impl Fault {
     pub fn describe(&self) -> String {
         match self {
             Fault::NodeDown { node, .. } => format!("{node} down"),
+            Fault::RogueCentre { node, .. } => format!("{node}'s certificate forging messages"),
             Fault::Partition { between, .. } => {
                 format!("partition {} ↔ {}", between[0], between[1])
             }
@@ -271,8 +282,15 @@ impl Scenario {
                 "fault `{}`: its window must lie inside the scenario",
                 f.describe()
             );
+            if let Fault::RogueCentre { node, .. } = f {
+                anyhow::ensure!(
+                    node != "national",
+                    "fault `{}`: a rogue must be a health centre",
+                    f.describe()
+                );
+            }
             let nodes: Vec<&str> = match f {
-                Fault::NodeDown { node, .. } => vec![node],
+                Fault::NodeDown { node, .. } | Fault::RogueCentre { node, .. } => vec![node],
                 Fault::Partition { between, .. } => vec![&between[0], &between[1]],
                 Fault::Link {
                     source,
