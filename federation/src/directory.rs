@@ -6,15 +6,28 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::Body;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// What a node is: the one list of node kinds, used by the directory, the
+/// node's own config and every rule that depends on the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeKind {
+    #[default]
     HealthCentre,
     National,
+}
+
+impl NodeKind {
+    /// The name used in configs, the directory and JSON answers.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            NodeKind::HealthCentre => "health-centre",
+            NodeKind::National => "national",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,13 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum NodeKind {
-    #[default]
-    HealthCentre,
-    National,
-}
+pub use renkei_federation::NodeKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,10 +152,7 @@ absolute_lifetime = "{absolute}"
 link_lifetime = "{link}"
 {federation}"#,
             node_id = self.node_id,
-            kind = match self.kind {
-                NodeKind::HealthCentre => "health-centre",
-                NodeKind::National => "national",
-            },
+            kind = self.kind.wire_name(),
             data_dir = self.data_dir.display(),
             listen = self.http.listen,
             behind_tls = self.http.behind_tls,

@@ -411,7 +411,7 @@ impl Federation {
     /// Starts the transport, the inbox, the delivery workers and the CRL watcher.
     pub async fn start(
         node_id: &str,
-        kind: crate::config::NodeKind,
+        kind: NodeKind,
         config: &FederationConfig,
         pool: SqlitePool,
         log: LocalLog,
@@ -424,13 +424,9 @@ impl Federation {
                 config.directory.display()
             )
         })?;
-        let configured = match kind {
-            crate::config::NodeKind::HealthCentre => NodeKind::HealthCentre,
-            crate::config::NodeKind::National => NodeKind::National,
-        };
-        if me.kind != configured {
+        if me.kind != kind {
             anyhow::bail!(
-                "this node is configured as {configured:?} but the directory lists `{node_id}` as {:?}",
+                "this node is configured as {kind:?} but the directory lists `{node_id}` as {:?}",
                 me.kind
             );
         }
@@ -576,10 +572,7 @@ impl Federation {
             let oldest: Option<String> = row.as_ref().and_then(|r| r.get(2));
             peers.push(PeerStatus {
                 peer: node.id.clone(),
-                kind: match node.kind {
-                    NodeKind::HealthCentre => "health-centre",
-                    NodeKind::National => "national",
-                },
+                kind: node.kind.wire_name(),
                 connected: self.transport.is_connected(&node.id),
                 outbox_depth: get(1),
                 oldest_pending_age_seconds: oldest
