@@ -78,13 +78,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/national", get(admin::national))
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
-        .layer(middleware::from_fn(security_headers))
         .with_state(web);
-    // The API's own fallback answers unknown paths.
-    pages.merge(api)
+    // The API's own fallback answers unknown paths. The headers wrap the
+    // merged router, so no answer escapes them: not the API's JSON (which
+    // carries personal records), its errors, `/stats`, nor a route added
+    // later on either side.
+    pages
+        .merge(api)
+        .layer(middleware::from_fn(security_headers))
 }
 
-/// Headers on every page: no scripts, no framing, no caching, no referrer.
+/// Headers on every answer, pages and API alike: no scripts or inline
+/// styles, no framing, no sniffing, no referrer, and no caching anywhere
+/// (browser or proxy) except of the stylesheet, which is the same for all.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
