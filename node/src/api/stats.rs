@@ -10,9 +10,8 @@ use serde::Deserialize;
 use time::Duration;
 
 use super::AppState;
-use super::cases::parse_query;
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, parse_query};
 use crate::access::Action;
 use crate::domain::japan_date;
 use crate::stats::{self, DailyTable, DateBasis, Dimension};
