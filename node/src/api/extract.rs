@@ -15,7 +15,9 @@ use sqlx::Row;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::token;
+use crate::config::HttpConfig;
 use crate::domain::{Role, WireName, japan_date};
+use crate::forwarded;
 use crate::time_fmt;
 
 /// A JSON body, size-checked and content-type-checked but not yet parsed:
@@ -182,19 +184,42 @@ pub fn parse_query<T: DeserializeOwned + Default>(raw: Option<String>) -> Result
     })
 }
 
-/// The client's address, for the login throttle.
+/// The client's address, for the login throttle: the TCP peer, or the
+/// address a trusted proxy forwards ([`crate::forwarded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+impl ClientAddr {
+    /// The address of a request. A web page calling the API in-process
+    /// passes the address it resolved for the browser as an extension
+    /// (which only code in this process can set); otherwise it is resolved
+    /// from the connection and the headers.
+    pub fn of(parts: &Parts, http: &HttpConfig) -> Self {
+        if let Some(addr) = parts.extensions.get::<ClientAddr>() {
+            return *addr;
+        }
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        Ok(ClientAddr(addr))
+        ClientAddr(forwarded::client_address(
+            peer,
+            &parts.headers,
+            &http.trusted_proxies,
+            http.client_address_header,
+        ))
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, &state.config.http))
     }
 }
 

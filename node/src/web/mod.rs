@@ -25,11 +25,9 @@ mod login;
 mod patient;
 mod staff;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -37,6 +35,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::api::extract::ClientAddr;
 use crate::api::{self, AppState};
 use crate::domain::{Role, WireName};
 use i18n::Lang;
@@ -134,7 +133,9 @@ pub struct Ctx {
     pub lang: Lang,
     token: Option<String>,
     form_cookie: Option<String>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    /// The browser's address, resolved once (behind a trusted proxy, the
+    /// address it forwards) and handed to every API call the page makes.
+    addr: ClientAddr,
     /// The path and query of this page (for the language switch).
     pub here: String,
 }
@@ -146,7 +147,7 @@ impl FromRequestParts<WebState> for Ctx {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &WebState,
+        state: &WebState,
     ) -> Result<Self, Self::Rejection> {
         let jar = axum_extra::extract::CookieJar::from_headers(&parts.headers);
         let lang = jar
@@ -159,7 +160,7 @@ impl FromRequestParts<WebState> for Ctx {
                 .get(api::extract::SESSION_COOKIE)
                 .map(|c| c.value().to_string()),
             form_cookie: jar.get(csrf::FORM_COOKIE).map(|c| c.value().to_string()),
-            addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
+            addr: ClientAddr::of(parts, &state.node.config.http),
             here: parts
                 .uri
                 .path_and_query()
@@ -223,9 +224,7 @@ impl Ctx {
             None => Body::empty(),
         };
         let mut request = builder.body(body).map_err(|_| self.failure())?;
-        if let Some(addr) = &self.addr {
-            request.extensions_mut().insert(*addr);
-        }
+        request.extensions_mut().insert(self.addr);
         let response = state
             .api
             .clone()
