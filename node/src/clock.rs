@@ -1,8 +1,10 @@
 //! The node's clock. Handlers read time only through it, so tests can move
-//! time forward (session expiry, account end dates) without sleeping.
+//! time forward (session expiry, account end dates, login waits) without
+//! sleeping.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
 
 use time::{Duration, OffsetDateTime};
 
@@ -14,6 +16,21 @@ pub struct Clock {
 impl Clock {
     pub fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
+    }
+
+    /// A monotonic instant shifted by the same offset, for waits measured in
+    /// the process (the login throttle): unlike [`Clock::now`] it does not
+    /// jump when the system's wall clock is corrected, yet tests still move
+    /// it forward with [`Clock::advance`].
+    pub fn instant(&self) -> Instant {
+        let now = Instant::now();
+        let offset = self.offset_seconds.load(Ordering::Relaxed);
+        let shifted = if offset >= 0 {
+            now.checked_add(std::time::Duration::from_secs(offset.unsigned_abs()))
+        } else {
+            now.checked_sub(std::time::Duration::from_secs(offset.unsigned_abs()))
+        };
+        shifted.unwrap_or(now)
     }
 
     /// Sets the offset from real time, forward or back (seeding past days).

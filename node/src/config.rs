@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 pub use renkei_federation::NodeKind;
 
+use crate::forwarded::{ClientAddressHeader, ProxyRange};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -36,6 +38,13 @@ pub struct HttpConfig {
     /// Set when a TLS-terminating proxy fronts the node: cookies get `Secure`.
     #[serde(default)]
     pub behind_tls: bool,
+    /// Reverse proxies (addresses or CIDR networks) believed about the
+    /// client's address; empty, the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ProxyRange>,
+    /// The one header those proxies set the client's address in.
+    #[serde(default)]
+    pub client_address_header: ClientAddressHeader,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +75,8 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             behind_tls: false,
+            trusted_proxies: Vec::new(),
+            client_address_header: ClientAddressHeader::default(),
         }
     }
 }
@@ -141,6 +152,13 @@ data_dir = "{data_dir}"
 listen = "{listen}"
 # Set to true behind a TLS-terminating proxy so session cookies are Secure.
 behind_tls = {behind_tls}
+# The proxies in front of the node (addresses or CIDR networks, e.g.
+# ["127.0.0.1", "::1"]). Only a request from one of them is believed about
+# the client's address, in the header below, which they must overwrite (see
+# deploy/nginx.conf.example). Empty: every request's TCP peer is the client.
+trusted_proxies = [{trusted_proxies}]
+# "x-forwarded-for", or "forwarded" (RFC 7239); only this header is read.
+client_address_header = "{client_address_header}"
 
 [sessions]
 # A session unused this long ends; a session ends this long after login.
@@ -156,6 +174,14 @@ link_lifetime = "{link}"
             data_dir = self.data_dir.display(),
             listen = self.http.listen,
             behind_tls = self.http.behind_tls,
+            trusted_proxies = self
+                .http
+                .trusted_proxies
+                .iter()
+                .map(|r| format!("\"{r}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            client_address_header = self.http.client_address_header.name(),
             idle = humantime::format_duration(self.sessions.idle_timeout),
             absolute = humantime::format_duration(self.sessions.absolute_lifetime),
             link = humantime::format_duration(self.self_report.link_lifetime),
@@ -221,6 +247,47 @@ mod tests {
             dir.path().join("directory.example.toml")
         );
         assert_eq!(federation.crl_check_interval, Duration::from_secs(30));
+        assert_eq!(config.http.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn trusted_proxies_are_written_back_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let mut config = Config::new("hc-13103");
+        config.http.trusted_proxies =
+            vec!["127.0.0.1".parse().unwrap(), "fd00::/8".parse().unwrap()];
+        config.http.client_address_header = ClientAddressHeader::Forwarded;
+        std::fs::write(&path, config.commented_toml()).unwrap();
+        let loaded = Config::load(&path).unwrap();
+        assert_eq!(loaded.http.trusted_proxies, config.http.trusted_proxies);
+        assert_eq!(
+            loaded.http.client_address_header,
+            ClientAddressHeader::Forwarded
+        );
+        assert!(Config::new("hc-13103").http.trusted_proxies.is_empty());
+
+        for (proxies, expected) in [
+            (r#"["10.0.0.5/8"]"#, "`10.0.0.0/8`"),
+            (r#"["0.0.0.0/0"]"#, "every address"),
+            (r#"["proxy.local"]"#, "`proxy.local`"),
+        ] {
+            std::fs::write(
+                &path,
+                format!("node_id = \"hc-1\"\n[http]\nlisten = \"127.0.0.1:80\"\ntrusted_proxies = {proxies}\n"),
+            )
+            .unwrap();
+            let error = Config::load(&path).unwrap_err().to_string();
+            assert!(error.contains(expected), "{proxies}: {error}");
+            assert!(error.contains("trusted_proxies"), "{proxies}: {error}");
+        }
+        std::fs::write(
+            &path,
+            "node_id = \"hc-1\"\n[http]\nlisten = \"127.0.0.1:80\"\nclient_address_header = \"x-real-ip\"\n",
+        )
+        .unwrap();
+        let error = Config::load(&path).unwrap_err().to_string();
+        assert!(error.contains("x-real-ip"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod command;
 pub mod config;
 pub mod domain;
 pub mod federation;
+pub mod forwarded;
 pub mod log;
 pub mod municipality;
 pub mod outbox;

@@ -99,6 +99,52 @@ async fn throttling_slows_the_attacker_without_locking_out_the_victim() {
     node.stop().await;
 }
 
+/// A login attempt's status and its `Retry-After` seconds, if any.
+async fn attempt(node: &TestNode, body: serde_json::Value) -> (StatusCode, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(node.url("/api/v1/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (response.status(), retry_after)
+}
+
+#[tokio::test]
+async fn waiting_as_long_as_retry_after_says_is_enough() {
+    let node = TestNode::start().await;
+    let (credentials, _) = node.user("staff.a", Role::Staff, None).await;
+    let wrong = login_body("staff.a", "guess-guess-guess", "123456");
+    for _ in 0..renkei_node::auth::throttle::FREE_FAILURES {
+        assert_eq!(
+            attempt(&node, wrong.clone()).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The first wait is a second; the next failure doubles it to two.
+    let (status, wait) = attempt(&node, wrong.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    node.clock.advance(Duration::from_secs(wait.unwrap()));
+    assert_eq!(
+        attempt(&node, wrong.clone()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Some real time has passed since that failure, so less than two
+    // seconds remain: rounded down the node would announce one.
+    let (status, wait) = attempt(&node, wrong).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(wait, Some(2));
+    node.clock.advance(Duration::from_secs(2));
+    let code = node.next_totp("staff.a", &credentials.totp_secret);
+    let (status, wait) = attempt(&node, login_body("staff.a", PASSWORD, &code)).await;
+    assert_eq!((status, wait), (StatusCode::OK, None));
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn first_login_requires_a_new_password() {
     let node = TestNode::start().await;

@@ -433,3 +433,75 @@ async fn invalid_updates_change_nothing() {
     assert_eq!(after["observations"], json!([]));
     node.stop().await;
 }
+
+#[tokio::test]
+async fn unreadable_path_and_query_parameters_answer_json_naming_them() {
+    let node = TestNode::start().await;
+    let (_, staff) = node.user("staff.a", Role::Staff, None).await;
+    let (status, case) = staff.post("/api/v1/cases", notification()).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    let id = case["id"].as_str().unwrap();
+    let anon = renkei_tests::Client::new(&node);
+    // Bytes that are not UTF-8 once percent-decoded, in each position of a
+    // path: 400, as for a body that is not JSON.
+    let paths = [
+        (
+            &staff,
+            Method::GET,
+            "/api/v1/cases/%ff%fe".to_string(),
+            "`id`",
+        ),
+        (
+            &staff,
+            Method::POST,
+            format!("/api/v1/cases/{id}/contacts/%c3%28/refer"),
+            "`cid`",
+        ),
+        (
+            &anon,
+            Method::GET,
+            "/api/v1/self-report/%80".to_string(),
+            "`token`",
+        ),
+        (
+            &staff,
+            Method::GET,
+            "/api/v1/transfers/%ff".to_string(),
+            "`tid`",
+        ),
+    ];
+    for (client, method, path, names) in paths {
+        let (status, body) = client.send(method.clone(), &path, Some(json!({}))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_path")),
+            "{method} {path}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(names), "{method} {path}: {message}");
+    }
+    // A query parameter that does not read is a field like any other: 422,
+    // and the message starts with its name.
+    let queries = [
+        (&staff, "/api/v1/cases?limit=ten", "limit: "),
+        (&staff, "/api/v1/cases?confirmed=maybe", "confirmed: "),
+        (&staff, "/api/v1/cases?colour=red", "colour: unknown field"),
+        (&staff, "/api/v1/cases?before=%ff", "before: "),
+        (
+            &anon,
+            "/api/v1/public/stats/daily?by=sex&by=class",
+            "query: duplicate field `by`",
+        ),
+    ];
+    for (client, path, starts) in queries {
+        let (status, body) = client.get(path).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
+            "{path}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(message.starts_with(starts), "{path}: {message}");
+    }
+    node.stop().await;
+}

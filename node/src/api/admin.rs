@@ -1,16 +1,15 @@
 //! Administration: users and the audit trail. Admins see no case records.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::AppState;
-use super::cases::parse_query;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody};
+use super::extract::{AuthUser, JsonBody, Path, parse_query};
 use crate::access::Action;
 use crate::audit::{self, AuditEntry, AuditFilter, Outcome};
 use crate::domain::{Role, WireName};

@@ -3,7 +3,7 @@
 //! contacts. Centre staff only; every read of personal data is audited.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,9 +12,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::AppState;
-use super::cases::parse_query;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody};
+use super::extract::{AuthUser, JsonBody, Path, parse_query};
 use crate::access::Action;
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};

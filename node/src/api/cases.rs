@@ -2,7 +2,7 @@
 //! observations, contacts, medical, assignment, and reading cases.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use time::Date;
 
 use super::case_requests::*;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody, SessionUser};
+use super::extract::{AuthUser, JsonBody, Path, SessionUser, parse_query};
 use super::{AppState, CaseAccess};
 use crate::access::{self, Action, View};
 use crate::audit::{AuditEntry, Outcome};
@@ -131,13 +131,6 @@ struct ListQuery {
     belongs_elsewhere: Option<bool>,
     before: Option<String>,
     limit: Option<u32>,
-}
-
-pub fn parse_query<T: for<'de> Deserialize<'de> + Default>(raw: Option<String>) -> ApiResult<T> {
-    match raw {
-        None => Ok(T::default()),
-        Some(raw) => serde_urlencoded::from_str(&raw).map_err(|e| ApiError::field("query", e)),
-    }
 }
 
 pub async fn list(

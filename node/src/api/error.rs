@@ -62,8 +62,10 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
 
+    /// Too many failed attempts. The wait is announced in whole seconds,
+    /// rounded up: a client that waits exactly as long as told must get in.
     pub fn rate_limited(wait: std::time::Duration) -> Self {
-        let secs = wait.as_secs().max(1);
+        let secs = retry_after_seconds(wait);
         Self {
             retry_after: Some(secs),
             ..Self::new(
@@ -87,6 +89,13 @@ impl ApiError {
             "the node could not complete the request",
         )
     }
+}
+
+/// A wait in whole seconds for `Retry-After`, never shorter than the wait
+/// itself and never 0 (which would invite an immediate retry).
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    whole.max(1)
 }
 
 impl From<FieldError> for ApiError {
@@ -142,5 +151,28 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1200)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_nanos(1_000_000_001)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        let limited = ApiError::rate_limited(Duration::from_millis(1999));
+        assert_eq!(limited.retry_after, Some(2));
+        assert!(
+            limited.message.contains("try again in 2 s"),
+            "{}",
+            limited.message
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Request extractors: a JSON body parsed only after authorisation, with
-//! errors that name the field; and the authenticated user.
+//! errors that name the field; path parameters and query strings whose
+//! errors name the parameter; and the authenticated user.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
@@ -12,7 +15,9 @@ use sqlx::Row;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::token;
+use crate::config::HttpConfig;
 use crate::domain::{Role, WireName, japan_date};
+use crate::forwarded;
 use crate::time_fmt;
 
 /// A JSON body, size-checked and content-type-checked but not yet parsed:
@@ -108,19 +113,113 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// The client's address, for the login throttle.
-pub struct ClientAddr(pub IpAddr);
+/// Path parameters, as axum's `Path`, except that a value that cannot be
+/// read (`/api/v1/cases/%ff%fe` is not UTF-8 once decoded) answers like every
+/// other API error, JSON naming the parameter, instead of axum's plain text.
+pub struct Path<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(path_error(e.into_kind())),
+            Err(other) => Err(ApiError::internal(other)),
+        }
+    }
+}
+
+fn path_error(kind: ErrorKind) -> ApiError {
+    let invalid = |name: &str, problem: &str| {
+        ApiError::bad_request("invalid_path", format!("path parameter `{name}` {problem}"))
+    };
+    match kind {
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            invalid(&key, "is not valid UTF-8 once percent-decoded")
+        }
+        ErrorKind::ParseErrorAtKey {
+            key, expected_type, ..
+        } => invalid(&key, &format!("is not a valid {expected_type}")),
+        ErrorKind::DeserializeError { key, message, .. } => invalid(&key, &message),
+        ErrorKind::ParseErrorAtIndex {
+            index,
+            expected_type,
+            ..
+        } => invalid(
+            &format!("{}", index + 1),
+            &format!("is not a valid {expected_type}"),
+        ),
+        ErrorKind::ParseError { expected_type, .. } => {
+            invalid("1", &format!("is not a valid {expected_type}"))
+        }
+        // The rest (wrong number of parameters, unsupported types) are
+        // mistakes in the router, not in the request.
+        other => ApiError::internal(other),
+    }
+}
+
+/// Reads a query string into `T` (no query string: `T::default()`). A
+/// parameter that does not read (an unknown name, a word where a number or
+/// `true`/`false` belongs) is refused 422 `invalid_field` naming it, as a
+/// body field is; percent-decoding cannot fail (bytes that are not UTF-8
+/// become U+FFFD and then fail as values).
+pub fn parse_query<T: DeserializeOwned + Default>(raw: Option<String>) -> Result<T, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(T::default());
+    };
+    let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(pairs).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "query".to_string()
+        } else {
+            path
+        };
+        ApiError::field(&field, e.into_inner())
+    })
+}
+
+/// The client's address, for the login throttle: the TCP peer, or the
+/// address a trusted proxy forwards ([`crate::forwarded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    /// The address of a request. A web page calling the API in-process
+    /// passes the address it resolved for the browser as an extension
+    /// (which only code in this process can set); otherwise it is resolved
+    /// from the connection and the headers.
+    pub fn of(parts: &Parts, http: &HttpConfig) -> Self {
+        if let Some(addr) = parts.extensions.get::<ClientAddr>() {
+            return *addr;
+        }
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        Ok(ClientAddr(addr))
+        ClientAddr(forwarded::client_address(
+            peer,
+            &parts.headers,
+            &http.trusted_proxies,
+            http.client_address_header,
+        ))
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, &state.config.http))
     }
 }
 

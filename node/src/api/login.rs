@@ -4,8 +4,6 @@
 //! wrong password, wrong or replayed code, disabled account), and an unknown
 //! user costs the same hashing time as a known one: no user enumeration.
 
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -62,7 +60,7 @@ pub async fn login(
     }
     state
         .throttle
-        .check(addr, &request.user, Instant::now())
+        .check(addr, &request.user, state.clock.instant())
         .map_err(ApiError::rate_limited)?;
     let now = state.clock.now();
     let row = sqlx::query(
@@ -112,7 +110,9 @@ pub async fn login(
     }
 
     let Some(row) = accepted else {
-        state.throttle.failed(addr, &request.user, Instant::now());
+        state
+            .throttle
+            .failed(addr, &request.user, state.clock.instant());
         let actor = Actor {
             id: request.user.clone(),
             role: "unknown".into(),

@@ -2,7 +2,7 @@
 //! that person's own observations and nothing else.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::AppState;
 use super::case_requests::ObservationRequest;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody};
+use super::extract::{AuthUser, JsonBody, Path};
 use crate::access::Action;
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::token;

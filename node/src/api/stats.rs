@@ -10,9 +10,8 @@ use serde::Deserialize;
 use time::Duration;
 
 use super::AppState;
-use super::cases::parse_query;
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, parse_query};
 use crate::access::Action;
 use crate::domain::japan_date;
 use crate::stats::{self, DailyTable, DateBasis, Dimension};
@@ -246,7 +245,8 @@ fn curve_svg(table: &DailyTable) -> String {
     svg
 }
 
-/// `GET /stats`: the public page.
+/// `GET /stats`: the public page. It has no inline styles or scripts, so it
+/// runs under the same Content-Security-Policy as every other page.
 pub async fn page(State(state): State<AppState>) -> ApiResult<Response> {
     let to = japan_date(state.clock.now());
     let from = to - Duration::days(59);
@@ -277,25 +277,17 @@ pub async fn page(State(state): State<AppState>) -> ApiResult<Response> {
     let html = format!(
         r#"<!doctype html><html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>新規報告数 / New cases — Renkei</title>
-<style>body{{font-family:sans-serif;max-width:760px;margin:1em auto;padding:0 1em;color:#222}}svg{{width:100%;height:auto}}table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:4px;text-align:left}}.n{{text-align:right}}</style></head>
-<body><h1>新規報告数 <small>New cases</small></h1>
+<link rel="stylesheet" href="/static/renkei.css"></head>
+<body><main class="stats"><h1>新規報告数 <small>New cases</small></h1>
 <p>報告日別・全国（直近60日）。10未満は秘匿。赤線は7日平均。 / By report date, nationwide, last 60 days. Counts under 10 are hidden; the red line is the 7-day average.</p>
 {svg}
 <p><a href="/api/v1/public/stats/daily?format=csv&amp;by=prefecture">CSV（都道府県別）/ CSV by prefecture</a></p>
 <h2>都道府県別（直近7日） <small>By prefecture, last 7 days</small></h2>
 <table><thead><tr><th>報告日 Date</th><th>都道府県 Prefecture</th><th class=n>件数 Cases</th></tr></thead><tbody>{rows}</tbody></table>
-</body></html>"#,
+</main></body></html>"#,
         svg = curve_svg(&national),
     );
-    let mut response = Html(html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
-    Ok(response)
+    // The security headers (CSP, no framing, no-store) are the web layer's,
+    // as on every other page; the styles are in the shared stylesheet.
+    Ok(Html(html).into_response())
 }

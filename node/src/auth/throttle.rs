@@ -3,7 +3,9 @@
 //! Failures are counted per (client address, user id), so an attacker
 //! guessing a victim's password slows down only their own attempts: the
 //! victim, coming from another address, can still log in. A second budget
-//! per client address limits spraying across many user ids.
+//! per client address limits spraying across many user ids. Behind a trusted
+//! reverse proxy the address is the one it forwards ([`crate::forwarded`]);
+//! otherwise proxied users would all share the proxy's.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

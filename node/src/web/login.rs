@@ -88,10 +88,17 @@ pub async fn submit(State(state): State<WebState>, ctx: Ctx, form: Form) -> Resp
         } else {
             t(ctx.lang, "error.login").to_string()
         };
-        return respond(
+        let mut response = respond(
             reply.status,
             login_page(&ctx, &ctx.csrf(), &user, Some(&message)),
         );
+        // A refused browser is told how long to wait, as an API client is.
+        if let Some(wait) = reply.headers.get(header::RETRY_AFTER) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.clone());
+        }
+        return response;
     }
     let mut response = Redirect::to("/").into_response();
     for cookie in reply.headers.get_all(header::SET_COOKIE) {

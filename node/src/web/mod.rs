@@ -25,11 +25,9 @@ mod login;
 mod patient;
 mod staff;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -37,6 +35,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::api::extract::ClientAddr;
 use crate::api::{self, AppState};
 use crate::domain::{Role, WireName};
 use i18n::Lang;
@@ -78,13 +77,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/national", get(admin::national))
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
-        .layer(middleware::from_fn(security_headers))
         .with_state(web);
-    // The API's own fallback answers unknown paths.
-    pages.merge(api)
+    // The API's own fallback answers unknown paths. The headers wrap the
+    // merged router, so no answer escapes them: not the API's JSON (which
+    // carries personal records), its errors, `/stats`, nor a route added
+    // later on either side.
+    pages
+        .merge(api)
+        .layer(middleware::from_fn(security_headers))
 }
 
-/// Headers on every page: no scripts, no framing, no caching, no referrer.
+/// Headers on every answer, pages and API alike: no scripts or inline
+/// styles, no framing, no sniffing, no referrer, and no caching anywhere
+/// (browser or proxy) except of the stylesheet, which is the same for all.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
@@ -128,7 +133,9 @@ pub struct Ctx {
     pub lang: Lang,
     token: Option<String>,
     form_cookie: Option<String>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    /// The browser's address, resolved once (behind a trusted proxy, the
+    /// address it forwards) and handed to every API call the page makes.
+    addr: ClientAddr,
     /// The path and query of this page (for the language switch).
     pub here: String,
 }
@@ -140,7 +147,7 @@ impl FromRequestParts<WebState> for Ctx {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &WebState,
+        state: &WebState,
     ) -> Result<Self, Self::Rejection> {
         let jar = axum_extra::extract::CookieJar::from_headers(&parts.headers);
         let lang = jar
@@ -153,7 +160,7 @@ impl FromRequestParts<WebState> for Ctx {
                 .get(api::extract::SESSION_COOKIE)
                 .map(|c| c.value().to_string()),
             form_cookie: jar.get(csrf::FORM_COOKIE).map(|c| c.value().to_string()),
-            addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
+            addr: ClientAddr::of(parts, &state.node.config.http),
             here: parts
                 .uri
                 .path_and_query()
@@ -217,9 +224,7 @@ impl Ctx {
             None => Body::empty(),
         };
         let mut request = builder.body(body).map_err(|_| self.failure())?;
-        if let Some(addr) = &self.addr {
-            request.extensions_mut().insert(*addr);
-        }
+        request.extensions_mut().insert(self.addr);
         let response = state
             .api
             .clone()
