@@ -8,5 +8,5 @@ pub mod transport;
 pub mod wire;
 
 pub use directory::{Directory, NodeKind};
-pub use transport::{Inbox, InboxError, SendError, Transport};
+pub use transport::{CrlReload, Inbox, InboxError, SendError, Transport};
 pub use wire::{Body, Envelope, Refusal, Reply, StatutoryReport};
