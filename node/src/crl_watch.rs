@@ -188,3 +188,38 @@ pub async fn watch(watch: Arc<CrlWatch>, last: Vec<u8>, clock: Clock, every: Dur
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use renkei_ca::Authority;
+
+    #[test]
+    fn a_node_refuses_to_start_without_a_good_crl() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ours = Authority::init(&dir.path().join("ca"), "Federation", None).unwrap();
+        let mut other = Authority::init(&dir.path().join("other"), "Other", None).unwrap();
+        let path = dir.path().join("federation.crl");
+        let root = ours.root_pem().as_bytes().to_vec();
+
+        let missing = load_trust(&root, &path).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains(&path.display().to_string()),
+            "{missing:#}"
+        );
+
+        std::fs::write(&path, other.crl_pem(7).unwrap()).unwrap();
+        let err = load_trust(&root, &path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("the CRL at {} was refused: ", path.display())),
+            "{err}"
+        );
+        assert!(err.contains("not by the federation root"), "{err}");
+        assert!(err.contains("cannot verify its peers"), "{err}");
+
+        std::fs::write(&path, ours.crl_pem(7).unwrap()).unwrap();
+        let (trust, bytes) = load_trust(&root, &path).unwrap();
+        assert_eq!(bytes, std::fs::read(&path).unwrap());
+        assert_eq!(trust.installed_crl().unwrap().number, Some(1u8.into()));
+    }
+}
