@@ -4,6 +4,8 @@
 
 pub mod authority;
 pub mod directory;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod transport;
 pub mod wire;
 
