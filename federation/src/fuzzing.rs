@@ -441,6 +441,7 @@ pub fn refusal() -> impl Strategy<Value = Refusal> {
             Refusal::NotPermitted,
             Refusal::Unavailable,
             Refusal::Invalid,
+            Refusal::Unauthorised,
         ][..],
     )
 }
