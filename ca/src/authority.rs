@@ -358,6 +358,26 @@ impl Authority {
             )));
         }
         let now = OffsetDateTime::now_utc();
+        self.crl_pem_with_validity(
+            now - Duration::minutes(5),
+            now + Duration::days(days as i64),
+        )
+    }
+
+    /// A new CRL with an explicit `thisUpdate` and `nextUpdate` (for tests of
+    /// stale CRLs). Every CRL carries the next CRL number, which the
+    /// inventory keeps, so nodes can tell a newer CRL from a replayed one.
+    pub fn crl_pem_with_validity(
+        &mut self,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<String, CaError> {
+        if next_update <= this_update {
+            return Err(CaError::Crl(
+                "a CRL's next update must come after its this-update time".into(),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
         self.inventory.crl_number += 1;
         let revoked_certs = self
             .inventory
@@ -377,8 +397,8 @@ impl Authority {
             })
             .collect::<Result<Vec<_>, CaError>>()?;
         let params = CertificateRevocationListParams {
-            this_update: now - Duration::minutes(5),
-            next_update: now + Duration::days(days as i64),
+            this_update,
+            next_update,
             crl_number: SerialNumber::from(self.inventory.crl_number),
             issuing_distribution_point: None,
             revoked_certs,

@@ -52,6 +52,8 @@ pub enum CaError {
     Inventory(String),
     #[error("the CRL could not be used: {0}")]
     Crl(String),
+    #[error("the CRL was refused: {0}")]
+    CrlRefused(#[from] crate::crl::CrlError),
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("TLS setup failed: {0}")]

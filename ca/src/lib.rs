@@ -8,6 +8,7 @@
 //! peer is.
 
 pub mod authority;
+pub mod crl;
 pub mod error;
 pub mod identity;
 pub mod keyfile;
@@ -15,5 +16,6 @@ pub mod node_id;
 pub mod tls;
 
 pub use authority::{Authority, CertStatus, IssuedCert, RevokeTarget};
+pub use crl::{CrlError, Succession, VerifiedCrl};
 pub use error::CaError;
 pub use tls::{NodeIdentity, Trust};

@@ -2,6 +2,10 @@
 //! both ways, chains are verified against the federation root only (never
 //! the system's roots), the CRL is honoured and can be replaced while the
 //! process runs, and the verified peer's node id is handed back.
+//!
+//! A CRL reaches rustls only after [`crate::crl::verify`] and, when it
+//! replaces another, [`VerifiedCrl::succeeds`]: a CRL from another CA would
+//! otherwise make every peer's revocation status unknown and cut the node off.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -15,11 +19,11 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
     RootCertStore, ServerConfig, SignatureScheme,
 };
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
 };
 
+use crate::crl::{self, CrlError, Succession, VerifiedCrl};
 use crate::error::CaError;
 use crate::identity::{self, dns_name};
 
@@ -99,6 +103,8 @@ impl NodeIdentity {
 struct Verifiers {
     client: Arc<dyn ClientCertVerifier>,
     server: Arc<dyn ServerCertVerifier>,
+    /// The CRL these verifiers honour (none only for offline checks).
+    crl: Option<VerifiedCrl>,
 }
 
 /// The federation root and the current CRL. Shared by a node's server and
@@ -116,39 +122,46 @@ impl std::fmt::Debug for Trust {
     }
 }
 
-fn parse_crls(crl_pems: &[Vec<u8>]) -> Result<Vec<CertificateRevocationListDer<'static>>, CaError> {
-    crl_pems
-        .iter()
-        .map(|pem| {
-            CertificateRevocationListDer::from_pem_slice(pem).map_err(|e| CaError::CorruptPem {
-                what: "the CRL".into(),
-                detail: e.to_string(),
-            })
-        })
-        .collect()
+/// Verifies the CRLs offered: none, or exactly one from the federation root.
+fn verify_crls(
+    root: &CertificateDer<'static>,
+    crl_pems: &[Vec<u8>],
+) -> Result<Option<VerifiedCrl>, CaError> {
+    match crl_pems {
+        [] => Ok(None),
+        [pem] => Ok(Some(crl::verify(root, pem)?)),
+        more => Err(CrlError::NotOne(more.len()).into()),
+    }
 }
 
 fn build(
     root: &CertificateDer<'static>,
-    crls: Vec<CertificateRevocationListDer<'static>>,
+    crl: Option<VerifiedCrl>,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Verifiers, CaError> {
+    let crls: Vec<CertificateRevocationListDer<'static>> =
+        crl.iter().map(|c| c.der().clone()).collect();
     let mut roots = RootCertStore::empty();
     roots
         .add(root.clone())
         .map_err(|e| CaError::Unusable(format!("the federation root: {e}")))?;
     let roots = Arc::new(roots);
+    // Revocation expiration is deliberately not enforced: a CRL past its
+    // next update stays in force and the node raises an alarm instead of
+    // refusing every peer (see the `crl` module for why).
     let client = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .with_crls(crls.clone())
-        .enforce_revocation_expiration()
         .build()
         .map_err(|e| CaError::Crl(e.to_string()))?;
     let server = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
         .with_crls(crls)
-        .enforce_revocation_expiration()
         .build()
         .map_err(|e| CaError::Crl(e.to_string()))?;
-    Ok(Verifiers { client, server })
+    Ok(Verifiers {
+        client,
+        server,
+        crl,
+    })
 }
 
 /// A refusal carried through rustls, which prints it with `Debug`: so the
@@ -176,7 +189,8 @@ fn other(error: CaError) -> rustls::Error {
 }
 
 impl Trust {
-    /// Trusts `root_pem` only, with the given CRLs (PEM).
+    /// Trusts `root_pem` only, with the federation's CRL (PEM), which must
+    /// verify against that root. No CRL at all is for offline checks only.
     pub fn new(root_pem: &[u8], crl_pems: &[Vec<u8>]) -> Result<Arc<Self>, CaError> {
         let root = identity::parse_cert_pem(root_pem, "the federation root certificate")?;
         if !identity::inspect(&root)?.is_ca {
@@ -185,7 +199,7 @@ impl Trust {
             ));
         }
         let provider = provider();
-        let verifiers = build(&root, parse_crls(crl_pems)?, &provider)?;
+        let verifiers = build(&root, verify_crls(&root, crl_pems)?, &provider)?;
         let hints = verifiers.client.root_hint_subjects().to_vec();
         Ok(Arc::new(Self {
             root,
@@ -195,11 +209,38 @@ impl Trust {
         }))
     }
 
-    /// Replaces the CRLs. Nothing changes unless every CRL parses.
-    pub fn set_crls(&self, crl_pems: &[Vec<u8>]) -> Result<(), CaError> {
-        let verifiers = build(&self.root, parse_crls(crl_pems)?, &self.provider)?;
-        *self.current.write().expect("trust lock") = Arc::new(verifiers);
-        Ok(())
+    /// Replaces the CRL with a newer one from the federation root. Nothing
+    /// changes unless it verifies and succeeds the installed CRL; the same
+    /// CRL again is [`Succession::Same`] and changes nothing either.
+    pub fn set_crls(&self, crl_pems: &[Vec<u8>]) -> Result<Succession, CaError> {
+        let offered = verify_crls(&self.root, crl_pems)?;
+        // The write lock is held from the comparison to the swap, so two
+        // reloads at once cannot both pass the check against the same CRL.
+        let mut current = self.current.write().expect("trust lock");
+        let succession = match (&offered, &current.crl) {
+            (Some(offered), Some(installed)) => offered.succeeds(installed)?,
+            (Some(_), None) => Succession::Newer,
+            (None, None) => Succession::Same,
+            (None, Some(_)) => {
+                return Err(CaError::Crl(
+                    "the installed CRL can only be replaced by a newer one, not removed".into(),
+                ));
+            }
+        };
+        if succession == Succession::Newer {
+            *current = Arc::new(build(&self.root, offered, &self.provider)?);
+        }
+        Ok(succession)
+    }
+
+    /// Checks a CRL (PEM) against this federation's root without installing it.
+    pub fn verify_crl(&self, crl_pem: &[u8]) -> Result<VerifiedCrl, CaError> {
+        Ok(crl::verify(&self.root, crl_pem)?)
+    }
+
+    /// The CRL in force, if any.
+    pub fn installed_crl(&self) -> Option<VerifiedCrl> {
+        self.verifiers().crl.clone()
     }
 
     fn verifiers(&self) -> Arc<Verifiers> {

@@ -4,9 +4,11 @@
 
 pub mod authority;
 pub mod directory;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod transport;
 pub mod wire;
 
 pub use directory::{Directory, NodeKind};
-pub use transport::{Inbox, InboxError, SendError, Transport};
+pub use transport::{CrlReload, Inbox, InboxError, SendError, Transport};
 pub use wire::{Body, Envelope, Refusal, Reply, StatutoryReport};

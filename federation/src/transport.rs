@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use renkei_ca::identity::{dns_name, peer_node_id};
-use renkei_ca::{CaError, NodeIdentity, Trust};
+use renkei_ca::{CaError, NodeIdentity, Succession, Trust};
 use rustls::pki_types::CertificateDer;
 
 use crate::directory::{Directory, NodeKind, permitted};
@@ -81,6 +81,15 @@ impl SendError {
             SendError::UnknownPeer(_) => false,
         }
     }
+}
+
+/// What a CRL reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlReload {
+    /// The offered CRL is the one already in force.
+    Unchanged,
+    /// A newer CRL is in force; that many connections of now-revoked peers were closed.
+    Installed { closed_connections: usize },
 }
 
 type PeerSlot = Arc<tokio::sync::Mutex<Option<quinn::Connection>>>;
@@ -478,10 +487,18 @@ impl Transport {
         }
     }
 
-    /// Installs new CRLs and closes every connection whose peer certificate
-    /// no longer verifies. Returns how many were closed.
-    pub fn reload_crls(&self, crl_pems: &[Vec<u8>]) -> Result<usize, CaError> {
-        self.trust.set_crls(crl_pems)?;
+    /// The federation root and the CRL in force.
+    pub fn trust(&self) -> &Arc<Trust> {
+        &self.trust
+    }
+
+    /// Installs a newer CRL (after checking it against the federation root)
+    /// and closes every connection whose peer certificate no longer
+    /// verifies. A refused CRL changes nothing.
+    pub fn reload_crls(&self, crl_pems: &[Vec<u8>]) -> Result<CrlReload, CaError> {
+        if self.trust.set_crls(crl_pems)? == Succession::Same {
+            return Ok(CrlReload::Unchanged);
+        }
         let mut closed = 0;
         let live = self.live.lock().expect("live lock").clone();
         for (peer, conn) in live {
@@ -496,7 +513,9 @@ impl Transport {
                 closed += 1;
             }
         }
-        Ok(closed)
+        Ok(CrlReload::Installed {
+            closed_connections: closed,
+        })
     }
 
     /// Closes every connection and the endpoint.

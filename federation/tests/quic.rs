@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use renkei_ca::{Authority, NodeIdentity, RevokeTarget, Trust};
 use renkei_federation::wire::{PROTOCOL_VERSION, TestsSummary};
 use renkei_federation::{
-    Body, Directory, Envelope, Inbox, Refusal, SendError, StatutoryReport, Transport,
+    Body, CrlReload, Directory, Envelope, Inbox, Refusal, SendError, StatutoryReport, Transport,
 };
 use uuid::Uuid;
 
@@ -343,7 +343,9 @@ async fn revoking_a_node_closes_its_connection_and_refuses_it_afterwards() {
     let crl = net.ca.crl_pem(7).unwrap().into_bytes();
     assert_eq!(
         national.reload_crls(&[crl]).unwrap(),
-        1,
+        CrlReload::Installed {
+            closed_connections: 1
+        },
         "the live connection is closed"
     );
     assert!(!national.is_connected("hc-13103"));

@@ -1,6 +1,6 @@
 //! The node's side of the federation: starting the QUIC transport, the
 //! inbox that applies received messages as commands, one delivery worker per
-//! peer draining the outbox in order, and the CRL watcher.
+//! peer draining the outbox in order, and starting the CRL watcher.
 //!
 //! **Invariant:** an outbox row is marked delivered only after the peer's
 //! ack, which the peer sends only after its own commit; a crash anywhere
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use renkei_ca::{NodeIdentity, Trust};
+use renkei_ca::NodeIdentity;
 use renkei_federation::authority::{self, Verdict};
 use renkei_federation::transport::InboxError;
 use renkei_federation::{Body, Directory, Envelope, Inbox, NodeKind, Transport};
@@ -26,6 +26,7 @@ use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::between;
 use crate::clock::Clock;
 use crate::command::{ApplyError, Change, Command};
+use crate::crl_watch::{CrlStatus, CrlWatch};
 use crate::log::{CommandLog, LocalLog, Submission, SubmitError};
 use crate::reports::{self, ReportTicket};
 use crate::time_fmt;
@@ -104,6 +105,7 @@ pub struct Federation {
     outbox_changed: Arc<Notify>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     person_secret: Option<Vec<u8>>,
+    crl: Arc<CrlWatch>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -439,9 +441,7 @@ impl Federation {
         }
         let root = std::fs::read(&config.ca)
             .with_context(|| format!("reading {}", config.ca.display()))?;
-        let crl = std::fs::read(&config.crl)
-            .with_context(|| format!("reading {}", config.crl.display()))?;
-        let trust = Trust::new(&root, std::slice::from_ref(&crl))?;
+        let (trust, crl) = crate::crl_watch::load_trust(&root, &config.crl)?;
         let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
         let transport = Transport::bind(socket, &identity, trust, directory.clone())?;
@@ -470,9 +470,11 @@ impl Federation {
             auto_accept: config.auto_accept_transfers_from.clone(),
             directory: directory.clone(),
         }));
+        let crl_watch = CrlWatch::new(config.crl.clone(), transport.clone());
         let federation = Arc::new(Self {
             node_id: node_id.to_string(),
             kind: me.kind,
+            crl: crl_watch.clone(),
             transport,
             directory: directory.clone(),
             outbox_changed: Arc::new(Notify::new()),
@@ -487,10 +489,10 @@ impl Federation {
                 config.max_backoff,
             )),
             tokio::spawn(log_status(federation.clone(), pool.clone(), clock.clone())),
-            tokio::spawn(watch_crl(
-                federation.clone(),
-                config.crl.clone(),
+            tokio::spawn(crate::crl_watch::watch(
+                crl_watch,
                 crl,
+                clock.clone(),
                 config.crl_check_interval,
             )),
         ];
@@ -584,6 +586,11 @@ impl Federation {
             });
         }
         Ok(peers)
+    }
+
+    /// The CRL in force and its alarm, judged at `now`.
+    pub fn crl_status(&self, now: time::OffsetDateTime) -> CrlStatus {
+        self.crl.status(now)
     }
 
     pub async fn shutdown(&self) {
@@ -850,36 +857,6 @@ async fn log_status(federation: Arc<Federation>, pool: SqlitePool, clock: Clock)
             } else {
                 tracing::debug!(peer = %p.peer, connected = p.connected, delivered = p.delivered, "federation idle");
             }
-        }
-    }
-}
-
-/// Re-reads the CRL file and installs a changed CRL, closing connections of
-/// peers that are now revoked.
-async fn watch_crl(
-    federation: Arc<Federation>,
-    path: PathBuf,
-    mut current: Vec<u8>,
-    every: Duration,
-) {
-    loop {
-        tokio::time::sleep(every).await;
-        let Ok(fresh) = std::fs::read(&path) else {
-            tracing::warn!(path = %path.display(), "cannot read the CRL; keeping the current one");
-            continue;
-        };
-        if fresh == current {
-            continue;
-        }
-        match federation
-            .transport
-            .reload_crls(std::slice::from_ref(&fresh))
-        {
-            Ok(closed) => {
-                tracing::info!(closed, "installed a new CRL");
-                current = fresh;
-            }
-            Err(error) => tracing::warn!(%error, "refused a new CRL; keeping the current one"),
         }
     }
 }

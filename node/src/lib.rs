@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod crl_watch;
 pub mod domain;
 pub mod federation;
 pub mod forwarded;

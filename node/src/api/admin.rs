@@ -178,10 +178,13 @@ pub async fn federation_status(
         .authorize(&user.0, Action::ViewFederation, "federation.status")
         .await?;
     let body = match &state.federation {
-        None => serde_json::json!({ "node": state.config.node_id, "enabled": false, "peers": [] }),
+        None => {
+            serde_json::json!({ "node": state.config.node_id, "enabled": false, "peers": [], "crl": null })
+        }
         Some(federation) => {
             let peers = federation.status(&state.pool, &state.clock).await?;
-            serde_json::json!({ "node": state.config.node_id, "enabled": true, "peers": peers })
+            let crl = federation.crl_status(state.clock.now());
+            serde_json::json!({ "node": state.config.node_id, "enabled": true, "peers": peers, "crl": crl })
         }
     };
     Ok(Json(body).into_response())

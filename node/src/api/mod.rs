@@ -203,7 +203,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     (
         "GET",
         "/api/v1/federation/status",
-        "Per peer: connected, outbox depth, oldest pending age, last error",
+        "Per peer: connected, outbox depth, oldest pending age, last error; the CRL in force and its alarm",
         "admin",
     ),
     (
