@@ -306,6 +306,7 @@ impl Inbox for NodeInbox {
                 )
             }
             Body::ForwardedObservation(forwarded) => {
+                between::check_observation(&forwarded.observation).map_err(InboxError::Invalid)?;
                 let case_id = forwarded.case_id.to_string();
                 let audit = vec![entry(
                     "case.observation.add",

@@ -23,7 +23,9 @@ pub use referral::*;
 pub use share::*;
 pub use transfer::*;
 
-use renkei_federation::wire::{TransferredCase, TransferredContact, TransferredMedical};
+use renkei_federation::wire::{
+    TransferredCase, TransferredContact, TransferredMedical, TransferredObservation,
+};
 use sqlx::{Row, SqliteConnection};
 
 use crate::command::ApplyError;
@@ -63,7 +65,31 @@ pub fn check_offer(c: &TransferredCase) -> Result<(), String> {
     if c.tests.len() > 100 || c.observations.len() > 2000 || c.contacts.len() > 200 {
         return Err("too many tests, observations or contacts".into());
     }
+    c.observations.iter().try_for_each(check_observation)?;
     c.contacts.iter().try_for_each(check_contact)
+}
+
+/// Checks a received health observation with the ranges the API applies to
+/// one entered here: a finite temperature of 30.0–45.0 °C, SpO2 of 50–100 %,
+/// known symptoms and an instant that parses.
+pub fn check_observation(o: &TransferredObservation) -> Result<(), String> {
+    use crate::domain::{Symptom, WireName};
+    if let Some(t) = o.temperature
+        && !(30.0..=45.0).contains(&t)
+    {
+        return Err(format!("temperature {t} is outside 30.0–45.0 °C"));
+    }
+    if let Some(s) = o.spo2
+        && !(50..=100).contains(&s)
+    {
+        return Err(format!("spo2 {s} is outside 50–100 %"));
+    }
+    if o.symptoms.len() > 20 || o.symptoms.iter().any(|s| Symptom::from_wire(s).is_none()) {
+        return Err("symptoms: unknown or too many".into());
+    }
+    time_fmt::parse_instant(&o.observed_at)
+        .map(|_| ())
+        .ok_or_else(|| "observed_at is not an RFC 3339 instant".into())
 }
 
 pub fn check_contact(k: &TransferredContact) -> Result<(), String> {
@@ -95,4 +121,59 @@ pub(super) async fn medical(
             ventilator: m.get(4),
             ecmo: m.get(5),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_observations_are_held_to_the_api_ranges() {
+        let ok = TransferredObservation {
+            observed_at: "2026-12-01T03:00:00.000000Z".into(),
+            temperature: Some(37.2),
+            spo2: Some(96),
+            symptoms: vec!["cough".into()],
+        };
+        assert_eq!(check_observation(&ok), Ok(()));
+        for (bad, why) in [
+            (
+                TransferredObservation {
+                    temperature: Some(f64::NAN),
+                    ..ok.clone()
+                },
+                "temperature",
+            ),
+            (
+                TransferredObservation {
+                    temperature: Some(f64::INFINITY),
+                    ..ok.clone()
+                },
+                "temperature",
+            ),
+            (
+                TransferredObservation {
+                    spo2: Some(101),
+                    ..ok.clone()
+                },
+                "spo2",
+            ),
+            (
+                TransferredObservation {
+                    symptoms: vec!["sneezing loudly".into()],
+                    ..ok.clone()
+                },
+                "symptoms",
+            ),
+            (
+                TransferredObservation {
+                    observed_at: "yesterday".into(),
+                    ..ok.clone()
+                },
+                "observed_at",
+            ),
+        ] {
+            assert!(check_observation(&bad).unwrap_err().contains(why), "{why}");
+        }
+    }
 }
