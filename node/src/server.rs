@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::AppState;
@@ -17,6 +18,32 @@ use crate::store;
 
 /// A node's state, ready to serve.
 pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    open_on(config, clock, None).await
+}
+
+/// As [`open`], with QUIC on a UDP socket the caller bound already at the
+/// config's `quic_listen` address. A caller that picks free ports itself
+/// (`renkei up --port-base 0`, the test harness) keeps each port bound from
+/// the moment it is chosen, so no other program can take it in between.
+pub async fn open_on(
+    config: Config,
+    clock: Clock,
+    quic: Option<std::net::UdpSocket>,
+) -> anyhow::Result<AppState> {
+    // Checked before the database is opened, so a mistake here leaves nothing behind.
+    if let Some(socket) = &quic {
+        let Some(federation) = &config.federation else {
+            anyhow::bail!("a QUIC socket was handed over, but the config has no [federation]");
+        };
+        let bound = socket
+            .local_addr()
+            .context("reading the QUIC socket's address")?;
+        anyhow::ensure!(
+            bound == federation.quic_listen,
+            "the QUIC socket handed over is bound to {bound}, but federation.quic_listen is {}",
+            federation.quic_listen
+        );
+    }
     let path = config.database_path();
     let pool = store::open(&path).await?;
     let log = LocalLog::start(store::open_writer(&path).await?).await?;
@@ -26,6 +53,7 @@ pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
                 &config.node_id,
                 config.kind,
                 f,
+                quic,
                 pool.clone(),
                 log.clone(),
                 clock.clone(),
