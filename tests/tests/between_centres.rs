@@ -380,7 +380,7 @@ async fn a_withdrawal_racing_an_acceptance_leaves_exactly_one_owner() {
         .unwrap();
     let log = renkei_node::log::LocalLog::start(writer).await.unwrap();
     let withdraw = renkei_node::command::Command::new(
-        time::OffsetDateTime::now_utc(),
+        fed.clock("hc-13103").now(),
         "operator",
         renkei_node::command::Change::WithdrawTransfer {
             transfer_id: tid.clone(),
