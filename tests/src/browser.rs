@@ -41,7 +41,9 @@ fn announced_port(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receive
         let mut told = false;
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if !told && let Some(rest) = line.split(" on port ").nth(1) {
+            // The first line ("Starting ChromeDriver … on port 0") names the
+            // port asked for; this one names the port bound.
+            if !told && let Some(rest) = line.split("started successfully on port ").nth(1) {
                 told = true;
                 let _ = tx.send(rest.trim_end_matches('.').trim().to_string());
             }
