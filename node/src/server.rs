@@ -88,3 +88,56 @@ pub async fn run(
     state.pool.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::federation::FederationConfig;
+
+    async fn refusal(config: &Config, socket: std::net::UdpSocket) -> String {
+        match open_on(config.clone(), Clock::default(), Some(socket)).await {
+            Ok(_) => panic!("a mismatched QUIC socket was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn federation_at(quic_listen: SocketAddr) -> FederationConfig {
+        FederationConfig {
+            quic_listen,
+            directory: "directory.toml".into(),
+            certificate: "node.pem".into(),
+            key: "node.key".into(),
+            ca: "ca.pem".into(),
+            crl: "federation.crl".into(),
+            max_backoff: Duration::from_secs(1),
+            crl_check_interval: Duration::from_secs(1),
+            person_key: None,
+            auto_accept_transfers_from: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quic_socket_that_does_not_match_the_config_is_refused_before_anything_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new("hc-13103");
+        config.data_dir = dir.path().join("data");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let bound = socket.local_addr().unwrap();
+        let elsewhere = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        config.federation = Some(federation_at(elsewhere.local_addr().unwrap()));
+        let err = refusal(&config, socket.try_clone().unwrap()).await;
+        assert!(
+            err.contains(&bound.to_string()) && err.contains("federation.quic_listen"),
+            "{err}"
+        );
+        config.federation = None;
+        let err = refusal(&config, socket).await;
+        assert!(err.contains("no [federation]"), "{err}");
+        assert!(
+            !config.data_dir.exists(),
+            "nothing was created for a refused start"
+        );
+    }
+}
