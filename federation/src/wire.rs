@@ -483,9 +483,13 @@ mod tests {
         ));
     }
 
+    /// Random bytes and every one-byte change to a valid message get an
+    /// answer, never a panic, and the answer is right: a refusal of the
+    /// kind the bytes call for, or an envelope that survives a round trip.
     #[test]
     fn garbage_never_panics() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let (mut malformed, mut unsupported) = (0, 0);
         for len in 0..2000 {
             let bytes: Vec<u8> = (0..len % 300)
                 .map(|_| {
@@ -495,18 +499,57 @@ mod tests {
                     seed as u8
                 })
                 .collect();
-            let _ = Envelope::decode(&bytes);
-            let _ = Reply::decode(&bytes);
+            match Envelope::decode(&bytes) {
+                Ok(envelope) => assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope)),
+                Err(DecodeError::Malformed(why)) => {
+                    assert!(!why.is_empty(), "a refusal says what was wrong");
+                    malformed += 1;
+                }
+                Err(DecodeError::UnsupportedVersion(version)) => {
+                    assert_ne!(version, PROTOCOL_VERSION);
+                    unsupported += 1;
+                }
+                Err(e @ DecodeError::TooLarge(_)) => panic!("{} bytes: {e}", bytes.len()),
+            }
+            if let Ok(reply) = Reply::decode(&bytes) {
+                assert_eq!(Reply::decode(&reply.encode()), Ok(reply));
+            }
         }
-        // Mutating every byte of a valid message never panics either.
+        assert!(
+            malformed > 100 && unsupported > 100,
+            "both refusals were reached: {malformed} malformed, {unsupported} unsupported"
+        );
+        // Changing any one byte of a valid message: a changed version is
+        // refused as such, and whatever still decodes is a different
+        // envelope (nothing is silently read back as the original).
         let bytes = sample().encode();
+        let mut still_decoded = 0;
         for i in 0..bytes.len() {
             for v in [0u8, 1, 0x7f, 0x80, 0xff] {
                 let mut m = bytes.clone();
                 m[i] = v;
-                let _ = Envelope::decode(&m);
+                let result = Envelope::decode(&m);
+                if m == bytes {
+                    assert_eq!(result, Ok(sample()));
+                    continue;
+                }
+                if i == 0 {
+                    assert!(
+                        matches!(result, Err(DecodeError::UnsupportedVersion(_))),
+                        "version byte {v:#04x}: {result:?}"
+                    );
+                }
+                if let Ok(envelope) = result {
+                    still_decoded += 1;
+                    assert_ne!(envelope, sample(), "byte {i} set to {v:#04x}");
+                    assert_eq!(Envelope::decode(&envelope.encode()), Ok(envelope));
+                }
             }
         }
+        assert!(
+            still_decoded > 0,
+            "some changed messages decode and were checked"
+        );
     }
 
     #[test]

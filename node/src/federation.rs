@@ -411,11 +411,14 @@ impl Inbox for NodeInbox {
 }
 
 impl Federation {
-    /// Starts the transport, the inbox, the delivery workers and the CRL watcher.
+    /// Starts the transport, the inbox, the delivery workers and the CRL
+    /// watcher. QUIC runs on `socket` when one is given (bound by the caller
+    /// at `quic_listen`), otherwise on a socket bound here.
     pub async fn start(
         node_id: &str,
         kind: NodeKind,
         config: &FederationConfig,
+        socket: Option<std::net::UdpSocket>,
         pool: SqlitePool,
         log: LocalLog,
         clock: Clock,
@@ -443,8 +446,11 @@ impl Federation {
         let root = std::fs::read(&config.ca)
             .with_context(|| format!("reading {}", config.ca.display()))?;
         let (trust, crl) = crate::crl_watch::load_trust(&root, &config.crl)?;
-        let socket = std::net::UdpSocket::bind(config.quic_listen)
-            .with_context(|| format!("binding QUIC on {}", config.quic_listen))?;
+        let socket = match socket {
+            Some(socket) => socket,
+            None => std::net::UdpSocket::bind(config.quic_listen)
+                .with_context(|| format!("binding QUIC on {}", config.quic_listen))?,
+        };
         let transport = Transport::bind(socket, &identity, trust, directory.clone())?;
         let person_secret = match &config.person_key {
             Some(path) => {

@@ -69,21 +69,31 @@ fn config_path(dir: &Path, id: &str) -> PathBuf {
     dir.join("nodes").join(id).join("node.toml")
 }
 
-/// A loopback port nobody uses now (for `--port-base 0`).
-fn free_port(udp: bool) -> anyhow::Result<u16> {
-    Ok(if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port()
-    })
+/// One node's HTTP and QUIC sockets, bound on loopback ports of the
+/// system's choosing (for `--port-base 0`). They are handed to the node as
+/// they are: a port released and bound again later could be taken by
+/// another program in between.
+struct BoundPorts {
+    http: std::net::TcpListener,
+    quic: std::net::UdpSocket,
 }
 
-/// Creates the CA, certificates, directory and node configs, and the first admins.
-async fn create(dir: &Path, port_base: u16) -> anyhow::Result<Vec<DemoUser>> {
+impl BoundPorts {
+    fn bind() -> anyhow::Result<Self> {
+        Ok(Self {
+            http: std::net::TcpListener::bind("127.0.0.1:0").context("binding a TCP port")?,
+            quic: std::net::UdpSocket::bind("127.0.0.1:0").context("binding a UDP port")?,
+        })
+    }
+}
+
+/// Creates the CA, certificates, directory and node configs, and the first
+/// admins. With `port_base` 0 it also returns each node's bound sockets, in
+/// the order of [`node_ids`].
+async fn create(
+    dir: &Path,
+    port_base: u16,
+) -> anyhow::Result<(Vec<DemoUser>, Option<Vec<BoundPorts>>)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut ca = Authority::init(&dir.join("ca"), "Renkei local federation", None)?;
     let crl = dir.join("federation.crl");
@@ -95,12 +105,23 @@ async fn create(dir: &Path, port_base: u16) -> anyhow::Result<Vec<DemoUser>> {
         data_encoding::HEXLOWER.encode(&secret).as_bytes(),
     )?;
     let ids = node_ids();
+    let bound = if port_base == 0 {
+        Some(
+            ids.iter()
+                .map(|_| BoundPorts::bind())
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
     let mut ports = Vec::new();
     for (i, _) in ids.iter().enumerate() {
-        let (http, quic) = if port_base == 0 {
-            (free_port(false)?, free_port(true)?)
-        } else {
-            (port_base + i as u16, port_base - 680 + i as u16)
+        let (http, quic) = match &bound {
+            Some(bound) => (
+                bound[i].http.local_addr()?.port(),
+                bound[i].quic.local_addr()?.port(),
+            ),
+            None => (port_base + i as u16, port_base - 680 + i as u16),
         };
         ports.push((http, quic));
     }
@@ -154,7 +175,7 @@ async fn create(dir: &Path, port_base: u16) -> anyhow::Result<Vec<DemoUser>> {
             totp_secret: admin.totp_secret,
         });
     }
-    Ok(demo)
+    Ok((demo, bound))
 }
 
 /// One user of every role on every node.
@@ -368,7 +389,7 @@ async fn seed(states: &[AppState]) -> anyhow::Result<()> {
 pub async fn up(dir: &Path, port_base: u16, json: bool) -> anyhow::Result<()> {
     let credentials_path = dir.join("credentials.json");
     let fresh = !credentials_path.exists();
-    let mut demo = if fresh {
+    let (mut demo, bound) = if fresh {
         if config_path(dir, NATIONAL).exists() {
             anyhow::bail!(
                 "{} holds an unfinished federation; remove it to start afresh",
@@ -377,18 +398,34 @@ pub async fn up(dir: &Path, port_base: u16, json: bool) -> anyhow::Result<()> {
         }
         create(dir, port_base).await?
     } else {
-        serde_json::from_slice(&std::fs::read(&credentials_path)?)?
+        (
+            serde_json::from_slice(&std::fs::read(&credentials_path)?)?,
+            None,
+        )
     };
+    let mut bound = bound.map(Vec::into_iter);
     let mut states = Vec::new();
     let mut listeners = Vec::new();
     for id in node_ids() {
         let config = Config::load(&config_path(dir, id))?;
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .with_context(|| format!("binding {} for {id}", config.http.listen))?;
+        let (listener, quic) = match bound.as_mut().and_then(Iterator::next) {
+            Some(ports) => {
+                ports.http.set_nonblocking(true)?;
+                (
+                    tokio::net::TcpListener::from_std(ports.http)?,
+                    Some(ports.quic),
+                )
+            }
+            None => (
+                tokio::net::TcpListener::bind(config.http.listen)
+                    .await
+                    .with_context(|| format!("binding {} for {id}", config.http.listen))?,
+                None,
+            ),
+        };
         listeners.push(listener);
         states.push(
-            server::open(config, Clock::default())
+            server::open_on(config, Clock::default(), quic)
                 .await
                 .with_context(|| format!("starting {id}"))?,
         );

@@ -234,44 +234,84 @@ fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String
     (status, body)
 }
 
-fn start_up(data_dir: &std::path::Path) -> (std::process::Child, serde_json::Value) {
+/// A running `renkei up`, killed when dropped: a failed assertion must not
+/// leave a federation running after the test.
+struct Up {
+    child: std::process::Child,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        // After a clean `stop` the child has been waited for and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How long `renkei up` may take to print its ready line, and to exit on SIGTERM.
+const UP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn start_up(data_dir: &std::path::Path) -> (Up, serde_json::Value) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_renkei"))
-        .args([
-            "up",
-            "--json",
-            "--port-base",
-            "0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut up = Up {
+        child: Command::new(env!("CARGO_BIN_EXE_renkei"))
+            .args([
+                "up",
+                "--json",
+                "--port-base",
+                "0",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    // The line is read on its own thread so that the wait has a deadline;
+    // the thread ends when the child's stdout closes.
+    let stdout = up.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(UP_DEADLINE) {
+        Ok(Some(Ok(line))) => line,
+        Ok(other) => panic!("`renkei up` exited before it was ready: {other:?}"),
+        Err(_) => panic!("`renkei up` printed nothing in {UP_DEADLINE:?}"),
+    };
     (
-        child,
+        up,
         serde_json::from_str(&line).expect("one JSON line when ready"),
     )
 }
 
-fn stop(mut child: std::process::Child) {
+fn stop(mut up: Up) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &up.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(child.wait().unwrap().success(), "a clean exit on SIGTERM");
+    let deadline = std::time::Instant::now() + UP_DEADLINE;
+    let exit = loop {
+        if let Some(exit) = up.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`renkei up` did not exit in {UP_DEADLINE:?} after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(exit.success(), "a clean exit on SIGTERM");
 }
 
 #[test]
 fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, ready) = start_up(dir.path());
+    let (up, ready) = start_up(dir.path());
     let nodes: Vec<(String, String)> = ready["nodes"]
         .as_array()
         .unwrap()
@@ -334,10 +374,10 @@ fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    stop(child);
+    stop(up);
 
     // Again: the same federation and users, nothing created twice.
-    let (child, again) = start_up(dir.path());
+    let (up, again) = start_up(dir.path());
     assert_eq!(again["users"], ready["users"]);
     for node in again["nodes"].as_array().unwrap() {
         assert_eq!(
@@ -356,7 +396,7 @@ fn up_starts_a_whole_federation_with_users_and_cases_and_resumes_it() {
         after["total"]["cases"], current["total"]["cases"],
         "no second seeding"
     );
-    stop(child);
+    stop(up);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! `chromedriver` (package `chromium-driver`), for the web interface tests.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -9,34 +10,80 @@ use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// A chromedriver process, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One browser session with its own chromedriver and profile.
 pub struct Browser {
-    driver: Child,
+    _driver: Driver,
     http: reqwest::Client,
     session: String,
     _profile: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// How long chromedriver may take to say it is listening.
+const DRIVER_START: Duration = Duration::from_secs(30);
+
+/// Reads chromedriver's output until it names the port it listens on
+/// ("ChromeDriver was started successfully on port 40123."), then keeps
+/// draining it so the driver never blocks on a full pipe.
+fn announced_port(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut told = false;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // The first line ("Starting ChromeDriver … on port 0") names the
+            // port asked for; this one names the port bound.
+            if !told && let Some(rest) = line.split("started successfully on port ").nth(1) {
+                told = true;
+                let _ = tx.send(rest.trim_end_matches('.').trim().to_string());
+            }
+        }
+    });
+    rx
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium session.
     pub async fn start() -> anyhow::Result<Browser> {
         let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = free_port();
-        let driver = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a port of the system's choosing itself
+        // and says which, so no other program can take it in between.
+        let mut driver = Command::new(&driver_bin)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| {
                 format!("starting `{driver_bin}`: install Debian's chromium and chromium-driver (.ci/run does)")
             })?;
+        let announced = announced_port(driver.stdout.take().context("chromedriver's stdout")?);
+        // From here on the driver is stopped however this function returns.
+        let driver = Driver(driver);
+        let port: u16 = match tokio::task::spawn_blocking(move || {
+            announced.recv_timeout(DRIVER_START)
+        })
+        .await?
+        {
+            Ok(port) => port
+                .parse()
+                .with_context(|| format!("chromedriver announced port `{port}`"))?,
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("chromedriver did not say which port it listens on within {DRIVER_START:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                bail!("chromedriver exited without saying which port it listens on")
+            }
+        };
         let profile = tempfile::tempdir()?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -78,7 +125,7 @@ impl Browser {
             .with_context(|| format!("no browser session: {r}"))?
             .to_string();
         Ok(Browser {
-            driver,
+            _driver: driver,
             http,
             session: format!("{base}/session/{session}"),
             _profile: profile,
@@ -268,17 +315,8 @@ impl Browser {
         Ok(())
     }
 
-    /// Ends the session and the driver.
-    pub async fn quit(mut self) {
+    /// Ends the session, then the driver (as it is dropped).
+    pub async fn quit(self) {
         let _ = self.http.delete(&self.session).send().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }

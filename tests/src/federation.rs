@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use renkei_ca::Authority;
+use renkei_node::clock::Clock;
 use renkei_node::config::NodeKind;
 use renkei_node::federation::FederationConfig;
 
@@ -47,12 +48,11 @@ pub struct TestFederation {
     stopped: BTreeMap<String, StoppedNode>,
 }
 
-/// Reserves a loopback UDP port (the node binds it again when it starts).
-fn free_udp_port() -> std::net::SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A loopback UDP socket on a port of the system's choosing. It is handed to
+/// the node as it is, never closed and bound again, so no other program can
+/// take the port between the directory naming it and the node using it.
+fn bound_udp_socket() -> std::net::UdpSocket {
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP socket")
 }
 
 impl TestFederation {
@@ -72,9 +72,12 @@ impl TestFederation {
         let ca_path = dir.path().join("ca").join("ca.pem");
         let mut directory = String::new();
         let mut addresses = BTreeMap::new();
+        let mut sockets = BTreeMap::new();
         for m in members {
-            let addr = free_udp_port();
+            let socket = bound_udp_socket();
+            let addr = socket.local_addr().unwrap();
             addresses.insert(m.id, addr);
+            sockets.insert(m.id, socket);
             let codes: Vec<String> = m
                 .municipalities
                 .iter()
@@ -119,15 +122,18 @@ impl TestFederation {
             };
             adjust(m.id, &mut federation);
             let member = m.clone();
-            let node = TestNode::start_with(move |c| {
-                c.node_id = member.id.to_string();
-                c.kind = if member.national {
-                    NodeKind::National
-                } else {
-                    NodeKind::HealthCentre
-                };
-                c.federation = Some(federation);
-            })
+            let node = TestNode::start_on(
+                move |c| {
+                    c.node_id = member.id.to_string();
+                    c.kind = if member.national {
+                        NodeKind::National
+                    } else {
+                        NodeKind::HealthCentre
+                    };
+                    c.federation = Some(federation);
+                },
+                sockets.remove(m.id),
+            )
             .await;
             running.insert(m.id.to_string(), node);
         }
@@ -172,12 +178,17 @@ impl TestFederation {
         self.stopped[id].database_path()
     }
 
+    /// One node's clock, running or stopped.
+    pub fn clock(&self, id: &str) -> &Clock {
+        match self.running.get(id) {
+            Some(node) => &node.clock,
+            None => &self.stopped[id].clock,
+        }
+    }
+
     /// Moves one node's clock forward, running or stopped.
     pub fn advance_clock(&self, id: &str, by: Duration) {
-        match self.running.get(id) {
-            Some(node) => node.clock.advance(by),
-            None => self.stopped[id].clock.advance(by),
-        }
+        self.clock(id).advance(by);
     }
 
     pub fn crl_path(&self) -> PathBuf {

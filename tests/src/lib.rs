@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use renkei_node::api::AppState;
 use renkei_node::audit::Actor;
@@ -14,13 +14,39 @@ use renkei_node::domain::Role;
 use renkei_node::users::{self, Credentials, NewUserRequest};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use time::Date;
+use time::{Date, OffsetDateTime};
 
 /// The password every test user sets after first login.
 pub const PASSWORD: &str = "synthetic-test-password";
 
 pub mod browser;
 pub mod federation;
+
+/// How far every test node's clock runs ahead of (or behind) real time:
+/// it starts at 12:00 in Japan on the day the test run began. Days in Japan
+/// turn at 15:00 UTC; a test that started before that and asked a node for
+/// "today" after it would see two different days, and ages and statistics
+/// windows would shift with it. From midday the next day is twelve hours of
+/// running away, and every node of the run (and the test) sees the same day.
+/// The offset is chosen once per run, so all nodes' clocks agree.
+fn midday_offset_seconds() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        let now = OffsetDateTime::now_utc();
+        let midday = renkei_node::domain::japan_date(now)
+            .with_time(time::macros::time!(12:00))
+            .assume_offset(renkei_node::domain::JAPAN);
+        (midday - now).whole_seconds()
+    })
+}
+
+/// A clock for a test node: midday in Japan today (see
+/// [`midday_offset_seconds`]), moving on in real time from there.
+pub fn midday_clock() -> Clock {
+    let clock = Clock::default();
+    clock.set_offset_seconds(midday_offset_seconds());
+    clock
+}
 
 /// A running node.
 pub struct TestNode {
@@ -34,6 +60,9 @@ pub struct TestNode {
     server: Option<tokio::task::JoinHandle<()>>,
     /// The highest TOTP step each user has used, so each login uses a fresh code.
     totp_steps: Mutex<HashMap<String, i64>>,
+    /// A copy of the QUIC socket, kept so that the port stays reserved for
+    /// this node while it is stopped.
+    quic: Option<std::net::UdpSocket>,
 }
 
 impl TestNode {
@@ -43,6 +72,16 @@ impl TestNode {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(adjust, None).await
+    }
+
+    /// Starts a node whose QUIC runs on `quic`, a socket bound already at the
+    /// config's `federation.quic_listen`. The node keeps a copy of it while
+    /// stopped, so the port stays its own for a restart.
+    pub async fn start_on(
+        adjust: impl FnOnce(&mut Config),
+        quic: Option<std::net::UdpSocket>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("node.toml");
         let mut config = Config::new("hc-13103");
@@ -52,23 +91,31 @@ impl TestNode {
         let admin = renkei_node::cli::init_node(&config_path, None, None, "admin")
             .await
             .expect("init");
-        Self::launch(dir, admin, Clock::default()).await
+        Self::launch(dir, admin, midday_clock(), quic).await
     }
 
     /// Starts a node again on the directory (config and database) of one
     /// that was stopped with [`TestNode::stop_keeping_data`].
     pub async fn restart(stopped: StoppedNode) -> Self {
-        Self::launch(stopped.dir, stopped.admin, stopped.clock).await
+        Self::launch(stopped.dir, stopped.admin, stopped.clock, stopped.quic).await
     }
 
-    async fn launch(dir: tempfile::TempDir, admin: Credentials, clock: Clock) -> Self {
+    async fn launch(
+        dir: tempfile::TempDir,
+        admin: Credentials,
+        clock: Clock,
+        quic: Option<std::net::UdpSocket>,
+    ) -> Self {
         let config_path = dir.path().join("node.toml");
         let config = Config::load(&config_path).unwrap();
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = renkei_node::server::open(config, clock.clone())
+        let for_node = quic
+            .as_ref()
+            .map(|s| s.try_clone().expect("a copy of the QUIC socket"));
+        let state = renkei_node::server::open_on(config, clock.clone(), for_node)
             .await
             .expect("open node");
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -92,6 +139,7 @@ impl TestNode {
             shutdown: Some(tx),
             server: Some(server),
             totp_steps: Mutex::new(HashMap::new()),
+            quic,
         }
     }
 
@@ -220,6 +268,7 @@ impl TestNode {
             dir,
             admin: self.admin.clone(),
             clock: self.clock.clone(),
+            quic: self.quic.take(),
         }
     }
 }
@@ -235,6 +284,7 @@ pub struct StoppedNode {
     dir: tempfile::TempDir,
     admin: Credentials,
     pub(crate) clock: Clock,
+    quic: Option<std::net::UdpSocket>,
 }
 
 /// Waits until `check` returns `Some`, polling; fails after 30 s with `what`.

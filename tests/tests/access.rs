@@ -73,6 +73,26 @@ async fn each_role_reaches_exactly_what_it_should() {
         .await;
     assert_eq!(status, StatusCode::OK);
 
+    // Every role but the admin may ask for the list, and each finds only
+    // the patients it may see: the notifying doctor and the assigned
+    // contractor this one, another clinic's doctor, another contractor and
+    // the facility an empty list.
+    for (role, client) in ROLES.iter().zip(clients).filter(|(r, _)| **r != "admin") {
+        let (status, list) = client.get("/api/v1/cases").await;
+        assert_eq!(status, StatusCode::OK, "{role}: {list}");
+        let listed: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        let expected: &[&str] = match *role {
+            "staff" | "medical" | "contractor" => &[id.as_str()],
+            _ => &[],
+        };
+        assert_eq!(listed, expected, "the case list of {role}");
+    }
+
     let c = |p: &str| format!("/api/v1/cases/{id}{p}");
     let test = json!({"tests": [{"method": "pcr", "specimen": "saliva", "collected_on": today, "result": "positive"}]});
     let obs = json!({"temperature": 37.2});

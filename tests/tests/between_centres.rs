@@ -5,7 +5,7 @@
 use renkei_node::domain::Role;
 use renkei_tests::federation::{MINATO, NATIONAL, SETAGAYA, SHINJUKU, TestFederation};
 use renkei_tests::{Client, TestNode, eventually, notification_for};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn staff(node: &TestNode) -> Client {
@@ -380,7 +380,7 @@ async fn a_withdrawal_racing_an_acceptance_leaves_exactly_one_owner() {
         .unwrap();
     let log = renkei_node::log::LocalLog::start(writer).await.unwrap();
     let withdraw = renkei_node::command::Command::new(
-        time::OffsetDateTime::now_utc(),
+        fed.clock("hc-13103").now(),
         "operator",
         renkei_node::command::Change::WithdrawTransfer {
             transfer_id: tid.clone(),
@@ -437,11 +437,16 @@ async fn a_share_follows_the_case_reports_its_views_and_disappears_when_revoked(
         .as_str()
         .unwrap()
         .to_string();
-    ms.put(
-        &format!("/api/v1/cases/{id}/medical"),
-        json!({"hospital": "都立病院", "icu": true}),
-    )
-    .await;
+    // Medical data is stored first, so that its absence from a follow-up
+    // copy shows the purpose at work.
+    let (status, case) = ms
+        .put(
+            &format!("/api/v1/cases/{id}/medical"),
+            json!({"hospital": "都立病院", "icu": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(case["medical"]["hospital"], "都立病院");
     let (status, body) = ms
         .post(
             &format!("/api/v1/cases/{id}/shares"),
@@ -475,13 +480,19 @@ async fn a_share_follows_the_case_reports_its_views_and_disappears_when_revoked(
         Value::Null,
         "but not the medical record"
     );
+    assert!(
+        !copy.to_string().contains("都立病院"),
+        "nothing of the medical record: {copy}"
+    );
 
     // An update at the owner reaches the copy.
-    ms.put(
-        &format!("/api/v1/cases/{id}/status"),
-        json!({"status": "accommodation"}),
-    )
-    .await;
+    let (status, body) = ms
+        .put(
+            &format!("/api/v1/cases/{id}/status"),
+            json!({"status": "accommodation"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     eventually("the copy is updated", || async {
         let (_, body) = gs.get(&format!("/api/v1/shared/{sid}")).await;
         (body["data"]["status"] == "accommodation").then_some(())
@@ -529,6 +540,23 @@ async fn a_share_follows_the_case_reports_its_views_and_disappears_when_revoked(
             .len(),
         0
     );
+
+    // The same record shared for admission coordination does carry the
+    // medical data: the follow-up copy lacked it by purpose, not by chance.
+    let (status, share) = ms
+        .post(
+            &format!("/api/v1/cases/{id}/shares"),
+            json!({"to": "hc-13112", "purpose": "admission_coordination"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{share}");
+    let sid = share["share_id"].as_str().unwrap().to_string();
+    let copy = eventually("the admission copy arrives", || async {
+        let (status, body) = gs.get(&format!("/api/v1/shared/{sid}")).await;
+        (status == StatusCode::OK).then_some(body)
+    })
+    .await;
+    assert_eq!(copy["data"]["medical"]["hospital"], "都立病院", "{copy}");
     fed.shutdown().await;
 }
 
@@ -606,11 +634,13 @@ async fn the_receiver_is_warned_when_it_already_holds_the_person() {
         .as_str()
         .unwrap()
         .to_string();
-    ms.post(
-        &format!("/api/v1/cases/{id}/transfer"),
-        json!({"to": "hc-13104"}),
-    )
-    .await;
+    let (status, body) = ms
+        .post(
+            &format!("/api/v1/cases/{id}/transfer"),
+            json!({"to": "hc-13104"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let offers = eventually("the offer arrives", || async {
         Some(incoming(&ss, "offered").await).filter(|o| !o.is_empty())
     })
@@ -626,11 +656,13 @@ async fn the_receiver_is_warned_when_it_already_holds_the_person() {
         .as_str()
         .unwrap()
         .to_string();
-    ms.post(
-        &format!("/api/v1/cases/{other}/transfer"),
-        json!({"to": "hc-13104"}),
-    )
-    .await;
+    let (status, body) = ms
+        .post(
+            &format!("/api/v1/cases/{other}/transfer"),
+            json!({"to": "hc-13104"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let offers = eventually("the second offer", || async {
         Some(incoming(&ss, "offered").await).filter(|o| o.len() == 2)
     })
@@ -639,8 +671,11 @@ async fn the_receiver_is_warned_when_it_already_holds_the_person() {
         .iter()
         .find(|o| o["case_id"] == other.as_str())
         .unwrap();
-    assert_eq!(second["duplicate_of"], Value::Null);
-    let _ = Method::GET;
+    assert_eq!(
+        second["duplicate_of"],
+        Value::Null,
+        "another person is no duplicate: {second}"
+    );
     fed.shutdown().await;
 }
 
@@ -658,11 +693,13 @@ async fn a_centre_can_accept_offers_from_a_named_peer_without_asking() {
         .as_str()
         .unwrap()
         .to_string();
-    ms.post(
-        &format!("/api/v1/cases/{id}/transfer"),
-        json!({"to": "hc-13104"}),
-    )
-    .await;
+    let (status, body) = ms
+        .post(
+            &format!("/api/v1/cases/{id}/transfer"),
+            json!({"to": "hc-13104"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     eventually("Shinjuku owns the case without a click", || async {
         (case_at(&ss, &id).await.0 == StatusCode::OK).then_some(())
     })

@@ -120,18 +120,23 @@ async fn no_identity_reaches_the_national_database_or_any_answer() {
         n["reporting_doctor"] = json!("カナリア医師");
         let case = create(&staff, n).await;
         let id = case["id"].as_str().unwrap();
-        staff
+        // The contact and the status change must be there, or the search
+        // below proves nothing about them.
+        let (status, body) = staff
             .post(
                 &format!("/api/v1/cases/{id}/contacts"),
                 json!({"name": "カナリア 接触者", "phone": "090-7777-0003"}),
             )
             .await;
-        staff
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = staff
             .put(
                 &format!("/api/v1/cases/{id}/status"),
                 json!({"status": "home"}),
             )
             .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"]["status"], "home");
         drained(node).await;
     }
     let national = fed.node("national");

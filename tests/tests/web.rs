@@ -3,7 +3,6 @@
 //! alert, and a contractor is refused a patient not assigned to them.
 //! With `RENKEI_SCREENSHOTS=DIR` the test also saves the main pages as PNG.
 
-use renkei_node::auth::totp;
 use renkei_node::domain::Role;
 use renkei_tests::browser::Browser;
 use renkei_tests::federation::{MINATO, NATIONAL, SETAGAYA, TestFederation};
@@ -330,24 +329,70 @@ async fn doctor_notifies_staff_confirm_patient_alerts_contractor_is_refused() {
         !page.contains("nav class=\"tabs\""),
         "no record tabs for a contractor"
     );
+    assert_eq!(b.count("table tbody tr").await.unwrap(), 2);
     b.fill("input[name=temperature]", "37.0").await.unwrap();
     b.fill("input[name=spo2]", "96").await.unwrap();
     b.click("form.inline button[type=submit]").await.unwrap();
-    b.wait_for("svg.chart").await.unwrap();
+    // The page after the post lists the new reading first, and the chart has
+    // a third point.
+    b.wait_for("table tbody tr:nth-child(3)").await.unwrap();
+    let newest = b.text("table tbody tr").await.unwrap();
+    assert!(newest.contains("37.0") && newest.contains("96"), "{newest}");
+    assert_eq!(b.count("svg.chart circle.temp").await.unwrap(), 3);
+    let (entered_by, temperature, spo2): (String, f64, i64) = sqlx::query_as(
+        "SELECT entered_by, temperature, spo2 FROM observations WHERE case_id = ? ORDER BY observed_at DESC LIMIT 1",
+    )
+    .bind(&case_id)
+    .fetch_one(&node.state.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (entered_by.as_str(), temperature, spo2),
+        ("acme.suzuki", 37.0, 96)
+    );
     shots.take(&b, "contractor-follow-up").await;
 
     // The administrator's report shows the contractor's refused attempt.
     b.clear_cookies().await.unwrap();
-    let admin_secret = first_login(&b, &node, &node.admin).await;
-    let _ = admin_secret;
+    first_login(&b, &node, &node.admin).await;
     b.goto(&node.url("/admin/audit?unexplained=1"))
         .await
         .unwrap();
     b.wait_for("table.audit").await.unwrap();
     assert!(b.text("table.audit").await.unwrap().contains("acme.suzuki"));
     shots.take(&b, "admin-unexplained").await;
+    // Every account is listed with its role and end date; each but the
+    // administrator's own can be reset or disabled from here.
     b.goto(&node.url("/admin/users")).await.unwrap();
     b.wait_for("table.users").await.unwrap();
+    let ids = b
+        .execute(
+            "table.users",
+            "return Array.from(arguments[0].querySelectorAll('tbody tr td:first-child'), td => td.textContent);",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ids,
+        json!([
+            "acme.suzuki",
+            "admin",
+            "dr.tanaka",
+            "staff.api",
+            "staff.sato"
+        ])
+    );
+    let users = b.text("table.users").await.unwrap();
+    assert!(
+        users.contains("acme-care") && users.contains(&renkei_node::time_fmt::date(until)),
+        "{users}"
+    );
+    assert_eq!(
+        b.count("table.users form[action$='/disable']")
+            .await
+            .unwrap(),
+        4
+    );
     shots.take(&b, "admin-users").await;
 
     b.quit().await;
@@ -475,7 +520,6 @@ async fn pages_carry_security_headers_and_refuse_forms_without_their_token() {
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/");
-    let _ = totp::STEP_SECONDS;
     node.stop().await;
 }
 
@@ -501,6 +545,16 @@ async fn staff_share_a_case_see_who_looked_at_it_and_revoke_the_share() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{case}");
     let id = case["id"].as_str().unwrap().to_string();
+    // Medical data is stored, so that its absence from the follow-up copy
+    // below shows the share's purpose at work.
+    let (status, body) = ms
+        .put(
+            &format!("/api/v1/cases/{id}/medical"),
+            json!({"hospital": "都立病院", "icu": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["medical"]["icu"], true);
     let record = format!("/cases/{id}?tab=record");
     let b = Browser::start().await.expect("headless Chromium");
 
@@ -545,7 +599,14 @@ async fn staff_share_a_case_see_who_looked_at_it_and_revoke_the_share() {
     b.wait_for("p.notice").await.unwrap();
     let copy = b.source().await.unwrap();
     assert!(copy.contains("共有 花子") && copy.contains("hc-13103"));
-    assert!(copy.contains("住所(居所)") && !copy.contains("ICU入室"));
+    assert!(
+        copy.contains("住所(居所)"),
+        "the address is part of follow-up"
+    );
+    assert!(
+        !copy.contains("都立病院") && !copy.contains("ICU入室"),
+        "nothing of the medical record"
+    );
     shots.take(&b, "shared-copy").await;
 
     // Back at Minato: who at Setagaya looked, then the share is revoked.
