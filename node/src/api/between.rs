@@ -6,14 +6,15 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
+use super::openapi::{BadBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};
@@ -66,13 +67,39 @@ fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OfferBody {
+    /// The receiving health centre's node id.
     to: String,
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 
+/// A transfer's new state, after an offer, answer or withdrawal.
+#[derive(Serialize, ToSchema)]
+struct TransferState {
+    /// `offered`, `accepting`, `rejected` or `withdrawn`.
+    state: &'static str,
+}
+
+/// A transfer offer on its way.
+#[derive(Serialize, ToSchema)]
+struct TransferOffered {
+    transfer_id: Uuid,
+    /// `offered`.
+    state: &'static str,
+}
+
+const CASE_ID: &str = "The case id";
+
+/// Offer the case to another centre (移管).
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/transfer",
+    params(("id" = String, Path, description = CASE_ID)), request_body = OfferBody,
+    responses((status = 202, description = "The offer is queued for the other centre", body = TransferOffered),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn offer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -108,22 +135,100 @@ pub async fn offer(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "transfer_id": transfer_id, "state": "offered" })),
+        Json(TransferOffered {
+            transfer_id,
+            state: "offered",
+        }),
     )
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Which way a transfer goes, seen from this centre.
+struct Direction;
+
+impl utoipa::PartialSchema for Direction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::string_enum_schema(["in", "out"])
+    }
+}
+
+impl ToSchema for Direction {}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TransferQuery {
+    /// `in` (offered to this centre) or `out` (offered by it).
+    #[param(inline, value_type = Option<Direction>)]
     direction: Option<String>,
+    /// Only transfers in this state (`offered`, `accepting`, `accepted`, …).
     state: Option<String>,
+}
+
+/// Who an incoming offer is about: enough for staff to decide.
+#[derive(Serialize, ToSchema)]
+struct OfferedSummary {
+    name: String,
+    name_kana: String,
+    sex: String,
+    /// Null if the offered date of birth cannot be read.
+    age: Option<i32>,
+    municipality_code: String,
+    diagnosis_class: String,
+}
+
+/// One transfer, incoming or outgoing.
+#[derive(Serialize, ToSchema)]
+struct TransferRow {
+    id: String,
+    case_id: String,
+    #[schema(value_type = Direction)]
+    direction: String,
+    /// The other centre.
+    peer: String,
+    state: String,
+    reason: Option<String>,
+    /// Cases here that may be the same person (incoming offers).
+    duplicate_of: Option<Vec<String>>,
+    created_at: String,
+    updated_at: String,
+    /// Incoming offers only.
+    offered: Option<OfferedSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TransferList {
+    /// Newest first, at most 200.
+    items: Vec<TransferRow>,
+}
+
+/// A transfer, with the offered record if it is incoming.
+#[derive(Serialize, ToSchema)]
+struct TransferDetail {
+    id: String,
+    case_id: String,
+    #[schema(value_type = Direction)]
+    direction: String,
+    peer: String,
+    state: String,
+    reason: Option<String>,
+    /// Comma-separated ids of cases here that may be the same person.
+    duplicate_of: Option<String>,
+    /// The offered record (`TransferredCase` in docs/federation-fields.md).
+    #[schema(value_type = Option<Object>)]
+    offered: Option<renkei_federation::wire::TransferredCase>,
 }
 
 fn offered(payload: Option<Vec<u8>>) -> Option<TransferOffer> {
     payload.and_then(|p| postcard::from_bytes(&p).ok())
 }
 
+/// Incoming and outgoing transfers.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/transfers", params(TransferQuery),
+    responses((status = 200, description = "Transfers, newest first", body = TransferList),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn list_transfers(
     State(state): State<AppState>,
     user: AuthUser,
@@ -155,23 +260,52 @@ pub async fn list_transfers(
             let case_id: String = r.get(1);
             // Incoming offers show who it is, so staff can decide: that is a read.
             let summary = offered(r.get(9)).map(|o| {
-                audit.push(entry(&state, &user, "case.transfer.offer_read", &case_id, "transfer_offer.summary"));
-                let age = time_fmt::parse_date(&o.case.date_of_birth).map(|d| age_on(d, today));
-                json!({ "name": o.case.name, "name_kana": o.case.name_kana, "sex": o.case.sex, "age": age,
-                        "municipality_code": o.case.municipality_code, "diagnosis_class": o.case.diagnosis_class })
+                audit.push(entry(
+                    &state,
+                    &user,
+                    "case.transfer.offer_read",
+                    &case_id,
+                    "transfer_offer.summary",
+                ));
+                let c = o.case;
+                OfferedSummary {
+                    age: time_fmt::parse_date(&c.date_of_birth).map(|d| age_on(d, today)),
+                    name: c.name,
+                    name_kana: c.name_kana,
+                    sex: c.sex,
+                    municipality_code: c.municipality_code,
+                    diagnosis_class: c.diagnosis_class,
+                }
             });
-            json!({ "id": r.get::<String, _>(0), "case_id": case_id, "direction": r.get::<String, _>(2), "peer": r.get::<String, _>(3),
-                    "state": r.get::<String, _>(4), "reason": r.get::<Option<String>, _>(5),
-                    "duplicate_of": r.get::<Option<String>, _>(6).map(|d| d.split(',').map(String::from).collect::<Vec<_>>()),
-                    "created_at": r.get::<String, _>(7), "updated_at": r.get::<String, _>(8), "offered": summary })
+            TransferRow {
+                id: r.get(0),
+                case_id,
+                direction: r.get(2),
+                peer: r.get(3),
+                state: r.get(4),
+                reason: r.get(5),
+                duplicate_of: r
+                    .get::<Option<String>, _>(6)
+                    .map(|d| d.split(',').map(String::from).collect()),
+                created_at: r.get(7),
+                updated_at: r.get(8),
+                offered: summary,
+            }
         })
         .collect();
     if !audit.is_empty() {
         state.record(audit).await?;
     }
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(TransferList { items }).into_response())
 }
 
+/// A transfer, with the offered record if incoming.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/transfers/{tid}",
+    params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 200, description = "The transfer", body = TransferDetail),
+        Unauthorised, NotFound, Unavailable))]
 pub async fn read_transfer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -198,15 +332,24 @@ pub async fn read_transfer(
             )])
             .await?;
     }
-    Ok(Json(json!({ "id": tid, "case_id": case_id, "direction": row.get::<String, _>(1), "peer": row.get::<String, _>(2),
-        "state": row.get::<String, _>(3), "reason": row.get::<Option<String>, _>(4), "duplicate_of": row.get::<Option<String>, _>(5),
-        "offered": offer.map(|o| o.case) }))
+    Ok(Json(TransferDetail {
+        id: tid,
+        case_id,
+        direction: row.get(1),
+        peer: row.get(2),
+        state: row.get(3),
+        reason: row.get(4),
+        duplicate_of: row.get(5),
+        offered: offer.map(|o| o.case),
+    })
     .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
+    /// Required to reject.
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 
@@ -268,11 +411,19 @@ async fn answer(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "state": if accepted { "accepting" } else { "rejected" } })),
+        Json(TransferState {
+            state: if accepted { "accepting" } else { "rejected" },
+        }),
     )
         .into_response())
 }
 
+/// Accept an incoming offer.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/accept", params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 202, description = "The acceptance is queued for the offering centre", body = TransferState),
+        Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
@@ -281,6 +432,12 @@ pub async fn accept(
     answer(state, user, tid, true, None).await
 }
 
+/// Reject an incoming offer, with a reason.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/reject", params(("tid" = String, Path, description = "The transfer id")), request_body = AnswerBody,
+    responses((status = 202, description = "The rejection is queued for the offering centre", body = TransferState),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn reject(
     State(state): State<AppState>,
     user: AuthUser,
@@ -290,6 +447,12 @@ pub async fn reject(
     answer(state, user, tid, false, Some(body)).await
 }
 
+/// Withdraw an outgoing offer.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/withdraw", params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 202, description = "The withdrawal is queued for the other centre", body = TransferState),
+        Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn withdraw(
     State(state): State<AppState>,
     user: AuthUser,
@@ -319,9 +482,25 @@ pub async fn withdraw(
         "transfer_withdrawn",
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "withdrawn" }))).into_response())
+    let withdrawn = TransferState { state: "withdrawn" };
+    Ok((StatusCode::ACCEPTED, Json(withdrawn)).into_response())
 }
 
+/// A referral on its way.
+#[derive(Serialize, ToSchema)]
+struct Referred {
+    referral_id: Uuid,
+    /// The centre that serves where the contact lives.
+    to: String,
+}
+
+/// Refer a close contact to the centre where they live.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/contacts/{cid}/refer",
+    params(("id" = String, Path, description = CASE_ID), ("cid" = String, Path, description = "The contact id")),
+    responses((status = 202, description = "The referral is queued for the other centre", body = Referred),
+        Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn refer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -363,13 +542,37 @@ pub async fn refer(
         message_id: Uuid::now_v7(),
     };
     submit(&state, &user, change, "case.contact.refer", &id, "contacts").await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "referral_id": referral_id, "to": to })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(Referred { referral_id, to })).into_response())
 }
 
+/// A close contact another centre referred here.
+#[derive(Serialize, ToSchema)]
+struct ReferredContact {
+    id: String,
+    from_centre: String,
+    /// The referring centre's reference to its case.
+    index_link: String,
+    name: String,
+    name_kana: Option<String>,
+    phone: Option<String>,
+    municipality_code: Option<String>,
+    relation: Option<String>,
+    last_exposure_on: Option<String>,
+    received_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ReferralList {
+    /// Newest first, at most 200.
+    items: Vec<ReferredContact>,
+}
+
+/// Close contacts referred here by other centres.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/referrals",
+    responses((status = 200, description = "Referred contacts, newest first", body = ReferralList),
+        Unauthorised, Unavailable))]
 pub async fn list_referrals(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::BetweenCentres, "referral.list")
@@ -391,23 +594,56 @@ pub async fn list_referrals(State(state): State<AppState>, user: AuthUser) -> Ap
     if !audit.is_empty() {
         state.record(audit).await?;
     }
-    let items: Vec<_> = rows
+    let items = rows
         .iter()
-        .map(|r| json!({ "id": r.get::<String, _>(0), "from_centre": r.get::<String, _>(1), "index_link": r.get::<String, _>(2),
-            "name": r.get::<String, _>(3), "name_kana": r.get::<Option<String>, _>(4), "phone": r.get::<Option<String>, _>(5),
-            "municipality_code": r.get::<Option<String>, _>(6), "relation": r.get::<Option<String>, _>(7),
-            "last_exposure_on": r.get::<Option<String>, _>(8), "received_at": r.get::<String, _>(9) }))
+        .map(|r| ReferredContact {
+            id: r.get(0),
+            from_centre: r.get(1),
+            index_link: r.get(2),
+            name: r.get(3),
+            name_kana: r.get(4),
+            phone: r.get(5),
+            municipality_code: r.get(6),
+            relation: r.get(7),
+            last_exposure_on: r.get(8),
+            received_at: r.get(9),
+        })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(ReferralList { items }).into_response())
 }
 
-#[derive(Deserialize)]
+/// What a share is for: one of `between::SHARE_PURPOSES`.
+struct SharePurpose;
+
+impl utoipa::PartialSchema for SharePurpose {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::domain::string_enum_schema(crate::between::SHARE_PURPOSES.iter().map(|(n, _)| *n))
+    }
+}
+
+impl ToSchema for SharePurpose {}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ShareBody {
+    /// The related health centre's node id.
     to: String,
+    #[schema(value_type = SharePurpose)]
     purpose: String,
 }
 
+#[derive(Serialize, ToSchema)]
+struct ShareGranted {
+    share_id: Uuid,
+}
+
+/// Share a read-only subset with a related centre for a purpose.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/shares",
+    params(("id" = String, Path, description = CASE_ID)), request_body = ShareBody,
+    responses((status = 201, description = "The share; the data is queued for the other centre", body = ShareGranted),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn share(
     State(state): State<AppState>,
     user: AuthUser,
@@ -448,9 +684,42 @@ pub async fn share(
         &format!("shared:{}", b.purpose),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "share_id": share_id }))).into_response())
+    Ok((StatusCode::CREATED, Json(ShareGranted { share_id })).into_response())
 }
 
+/// One look at a shared copy, reported by the centre that looked.
+#[derive(Serialize, ToSchema)]
+struct ShareView {
+    viewer: String,
+    role: String,
+    at: String,
+}
+
+/// One share of a case.
+#[derive(Serialize, ToSchema)]
+struct CaseShare {
+    id: String,
+    peer: String,
+    #[schema(value_type = SharePurpose)]
+    purpose: String,
+    /// `active` or `revoked`.
+    state: String,
+    created_at: String,
+    views: Vec<ShareView>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CaseShareList {
+    items: Vec<CaseShare>,
+}
+
+/// This case's shares and who looked at them.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/shares",
+    params(("id" = String, Path, description = CASE_ID)),
+    responses((status = 200, description = "The case's shares, oldest first", body = CaseShareList),
+        Unauthorised, NotFound, Unavailable))]
 pub async fn list_case_shares(
     State(state): State<AppState>,
     user: AuthUser,
@@ -470,13 +739,28 @@ pub async fn list_case_shares(
             .bind(&share_id)
             .fetch_all(&state.pool)
             .await?;
-        items.push(json!({ "id": share_id, "peer": s.get::<String, _>(1), "purpose": s.get::<String, _>(2), "state": s.get::<String, _>(3),
-            "created_at": s.get::<String, _>(4),
-            "views": views.into_iter().map(|(viewer, role, at)| json!({ "viewer": viewer, "role": role, "at": at })).collect::<Vec<_>>() }));
+        items.push(CaseShare {
+            id: share_id,
+            peer: s.get(1),
+            purpose: s.get(2),
+            state: s.get(3),
+            created_at: s.get(4),
+            views: views
+                .into_iter()
+                .map(|(viewer, role, at)| ShareView { viewer, role, at })
+                .collect(),
+        });
     }
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(CaseShareList { items }).into_response())
 }
 
+/// Revoke a share: the copy is deleted there.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/shares/{sid}/revoke",
+    params(("id" = String, Path, description = CASE_ID), ("sid" = String, Path, description = "The share id")),
+    responses((status = 202, description = "The revocation is queued for the other centre", body = TransferState),
+        Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn revoke_share(
     State(state): State<AppState>,
     user: AuthUser,
@@ -508,13 +792,38 @@ pub async fn revoke_share(
         "share_revoked",
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "revoked" }))).into_response())
+    let revoked = TransferState { state: "revoked" };
+    Ok((StatusCode::ACCEPTED, Json(revoked)).into_response())
 }
 
 fn shared(payload: Option<Vec<u8>>) -> Option<ShareData> {
     payload.and_then(|p| postcard::from_bytes(&p).ok())
 }
 
+/// A case another centre shares with this one.
+#[derive(Serialize, ToSchema)]
+struct SharedCase {
+    share_id: String,
+    /// The centre that owns the case.
+    owner: String,
+    #[schema(value_type = SharePurpose)]
+    purpose: String,
+    case_id: Uuid,
+    updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SharedList {
+    /// Most recently updated first.
+    items: Vec<SharedCase>,
+}
+
+/// Cases other centres share with this one.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/shared",
+    responses((status = 200, description = "Active shares with this centre", body = SharedList),
+        Unauthorised, Unavailable))]
 pub async fn list_shared(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::BetweenCentres, "shared.list")
@@ -522,18 +831,38 @@ pub async fn list_shared(State(state): State<AppState>, user: AuthUser) -> ApiRe
     let rows = sqlx::query("SELECT id, peer, purpose, payload, updated_at FROM shares WHERE direction = 'in' AND state = 'active' ORDER BY updated_at DESC")
         .fetch_all(&state.pool)
         .await?;
-    let items: Vec<_> = rows
+    let items = rows
         .into_iter()
         .filter_map(|r| {
             let d = shared(r.get(3))?;
-            Some(json!({ "share_id": r.get::<String, _>(0), "owner": r.get::<String, _>(1), "purpose": r.get::<String, _>(2),
-                "case_id": d.case_id, "updated_at": r.get::<String, _>(4) }))
+            Some(SharedCase {
+                share_id: r.get(0),
+                owner: r.get(1),
+                purpose: r.get(2),
+                case_id: d.case_id,
+                updated_at: r.get(4),
+            })
         })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(SharedList { items }).into_response())
 }
 
-/// Reading a shared copy: audited here and reported to the owning centre.
+/// A shared copy.
+#[derive(Serialize, ToSchema)]
+struct SharedCopy {
+    owner: String,
+    /// Only the purpose's fields (`ShareData` in docs/federation-fields.md).
+    #[schema(value_type = Object)]
+    data: ShareData,
+}
+
+/// Read a shared copy (reported to the owning centre).
+///
+/// Who may call it: staff. Audited here and reported to the owning centre.
+#[utoipa::path(get, path = "/api/v1/shared/{sid}",
+    params(("sid" = String, Path, description = "The share id")),
+    responses((status = 200, description = "The shared copy", body = SharedCopy),
+        Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn read_shared(
     State(state): State<AppState>,
     user: AuthUser,
@@ -568,5 +897,9 @@ pub async fn read_shared(
     state
         .submit(command(&state, &user, change), vec![audit])
         .await?;
-    Ok(Json(json!({ "owner": row.get::<String, _>(0), "data": data })).into_response())
+    Ok(Json(SharedCopy {
+        owner: row.get(0),
+        data,
+    })
+    .into_response())
 }

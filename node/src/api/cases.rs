@@ -5,20 +5,22 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::Date;
+use utoipa::{IntoParams, ToSchema};
 
 use super::case_requests::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, SessionUser, parse_query};
+use super::openapi::{BadBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
 use super::{AppState, CaseAccess};
 use crate::access::{self, Action, View};
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};
 use crate::domain::{CaseStatus, DiagnosisClass, Role, WireName, japan_date};
 use crate::time_fmt;
-use crate::views::{self, CaseFilter, FollowUpSummary};
+use crate::views::{self, CaseFilter, CaseSummary, CaseView, FollowUpSummary, FollowUpView};
 
 /// The largest page of the case list.
 pub const MAX_PAGE: u32 = 100;
@@ -30,21 +32,53 @@ async fn respond_with_case(
     view: View,
     status: StatusCode,
 ) -> ApiResult<Response> {
-    let today = japan_date(state.clock.now());
-    match view {
+    let answer = load_case_answer(state, case_id, view).await?;
+    Ok((status, Json(answer)).into_response())
+}
+
+/// The case as `view` allows.
+async fn load_case_answer(state: &AppState, case_id: &str, view: View) -> ApiResult<CaseAnswer> {
+    let missing = || ApiError::not_found("case");
+    Ok(match view {
         View::FollowUp => {
-            let v = views::load_follow_up(&state.pool, case_id, today)
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?;
-            Ok((status, Json(v)).into_response())
+            let today = japan_date(state.clock.now());
+            CaseAnswer::FollowUp(Box::new(
+                views::load_follow_up(&state.pool, case_id, today)
+                    .await?
+                    .ok_or_else(missing)?,
+            ))
         }
-        _ => {
-            let v = views::load_case(&state.pool, case_id)
+        _ => CaseAnswer::Full(Box::new(
+            views::load_case(&state.pool, case_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("case"))?;
-            Ok((status, Json(v)).into_response())
-        }
-    }
+                .ok_or_else(missing)?,
+        )),
+    })
+}
+
+/// A case as the caller's role may see it: the whole record, or the
+/// follow-up view for contractors and facilities.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CaseAnswer {
+    Full(Box<CaseView>),
+    FollowUp(Box<FollowUpView>),
+}
+
+/// One row of the case list, as the caller's role may see it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CaseRow {
+    Full(CaseSummary),
+    FollowUp(FollowUpSummary),
+}
+
+/// A page of the case list.
+#[derive(Serialize, ToSchema)]
+pub struct CaseList {
+    pub items: Vec<CaseRow>,
+    /// Pass as `before` for the next page; null on the last page.
+    pub next_before: Option<String>,
 }
 
 fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
@@ -71,6 +105,12 @@ fn entry(
         .part(part)
 }
 
+/// Register a notification (発生届).
+///
+/// Who may call it: staff, medical.
+#[utoipa::path(post, path = "/api/v1/cases", request_body = NotificationRequest,
+    responses((status = 201, description = "The new case", body = CaseView),
+        BadBody, Unauthorised, Conflict, Unavailable))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -118,21 +158,35 @@ pub(super) async fn register(
     Ok(case_id)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    #[param(inline)]
     status: Option<CaseStatus>,
+    #[param(inline)]
     diagnosis_class: Option<DiagnosisClass>,
+    /// Only cases the centre has (or has not) confirmed.
     confirmed: Option<bool>,
     municipality_code: Option<String>,
     /// Only patients whose reports worsened.
     alert: Option<bool>,
     /// Only cases whose place of stay another centre serves.
     belongs_elsewhere: Option<bool>,
+    /// A case id: the page starts after it (`next_before` of the last page).
+    #[param(format = Uuid)]
     before: Option<String>,
+    /// The page size.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
+/// List cases (filtered, paged, newest first).
+///
+/// Who may call it: staff, medical (own), contractor and facility (assigned).
+#[utoipa::path(get, path = "/api/v1/cases", params(ListQuery),
+    responses((status = 200, description = "A page of cases", body = CaseList),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -178,9 +232,11 @@ pub async fn list(
             ),
             // Without a federation every case belongs here.
             (Some(true), None) => {
-                return Ok(
-                    Json(serde_json::json!({ "items": [], "next_before": null })).into_response(),
-                );
+                let empty = CaseList {
+                    items: Vec::new(),
+                    next_before: None,
+                };
+                return Ok(Json(empty).into_response());
             }
             _ => None,
         },
@@ -217,19 +273,27 @@ pub async fn list(
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|r| r.summary.id.clone()))
         .flatten();
-    let body = if view == View::FollowUp {
-        let items: Vec<FollowUpSummary> = rows
-            .iter()
-            .map(|r| FollowUpSummary::from(&r.summary))
-            .collect();
-        serde_json::json!({ "items": items, "next_before": next })
+    let items = if view == View::FollowUp {
+        rows.iter()
+            .map(|r| CaseRow::FollowUp(FollowUpSummary::from(&r.summary)))
+            .collect()
     } else {
-        let items: Vec<_> = rows.into_iter().map(|r| r.summary).collect();
-        serde_json::json!({ "items": items, "next_before": next })
+        rows.into_iter().map(|r| CaseRow::Full(r.summary)).collect()
     };
-    Ok(Json(body).into_response())
+    Ok(Json(CaseList {
+        items,
+        next_before: next,
+    })
+    .into_response())
 }
 
+/// Read a case.
+///
+/// Who may call it: staff, medical (own), contractor and facility (assigned;
+/// follow-up view).
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")),
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        Unauthorised, NotFound, Unavailable))]
 pub async fn read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -238,25 +302,12 @@ pub async fn read(
     let CaseAccess { view, facts } = state
         .authorize_case(&user.0, Action::ReadCase, &id, "case.read")
         .await?;
-    let now = state.clock.now();
     let part = if view == View::FollowUp {
         "follow_up"
     } else {
         "full"
     };
-    let body = match view {
-        View::FollowUp => serde_json::to_value(
-            views::load_follow_up(&state.pool, &id, japan_date(now))
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?,
-        ),
-        _ => serde_json::to_value(
-            views::load_case(&state.pool, &id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?,
-        ),
-    }
-    .map_err(ApiError::internal)?;
+    let body = load_case_answer(&state, &id, view).await?;
     state
         .record(vec![entry(
             &state,
@@ -303,6 +354,12 @@ async fn stored(state: &AppState, case_id: &str) -> ApiResult<Stored> {
     })
 }
 
+/// Add or correct notification details, or change the class.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(patch, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")), request_body = NotificationPatch,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn update_notification(
     State(state): State<AppState>,
     user: AuthUser,
@@ -352,6 +409,12 @@ pub async fn update_notification(
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
+/// Additional registration: a new notification that locks this one.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/additional-registrations", params(("id" = String, Path, description = "The case id")), request_body = AdditionalRegistrationRequest,
+    responses((status = 201, description = "The new case", body = CaseView),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn additional_registration(
     State(state): State<AppState>,
     user: AuthUser,
@@ -407,6 +470,12 @@ pub async fn additional_registration(
     respond_with_case(&state, &new_id, View::Full, StatusCode::CREATED).await
 }
 
+/// Add tests.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/tests", params(("id" = String, Path, description = "The case id")), request_body = TestsRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_tests(
     State(state): State<AppState>,
     user: AuthUser,
@@ -443,6 +512,12 @@ pub async fn add_tests(
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
+/// Health-centre confirmation (保健所確認済) with the current status.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/confirm", params(("id" = String, Path, description = "The case id")), request_body = ConfirmRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -501,6 +576,12 @@ async fn change_case<B: serde::de::DeserializeOwned>(
     respond_with_case(state, id, access.view, status).await
 }
 
+/// Set the current status.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/status", params(("id" = String, Path, description = "The case id")), request_body = StatusRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -527,6 +608,12 @@ pub async fn set_status(
     .await
 }
 
+/// Record a new place of stay.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/place-of-stay", params(("id" = String, Path, description = "The case id")), request_body = PlaceOfStayRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn move_place_of_stay(
     State(state): State<AppState>,
     user: AuthUser,
@@ -555,6 +642,12 @@ pub async fn move_place_of_stay(
     .await
 }
 
+/// Record a health observation.
+///
+/// Who may call it: staff, contractor and facility (assigned).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/observations", params(("id" = String, Path, description = "The case id")), request_body = ObservationRequest,
+    responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_observation(
     State(state): State<AppState>,
     user: AuthUser,
@@ -581,6 +674,12 @@ pub async fn add_observation(
     .await
 }
 
+/// Add a close contact.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/contacts", params(("id" = String, Path, description = "The case id")), request_body = ContactRequest,
+    responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_contact(
     State(state): State<AppState>,
     user: AuthUser,
@@ -607,6 +706,12 @@ pub async fn add_contact(
     .await
 }
 
+/// Set hospital, admission, ICU, ventilator, ECMO.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(put, path = "/api/v1/cases/{id}/medical", params(("id" = String, Path, description = "The case id")), request_body = MedicalRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_medical(
     State(state): State<AppState>,
     user: AuthUser,
@@ -633,6 +738,12 @@ pub async fn set_medical(
     .await
 }
 
+/// Assign follow-up to an organisation.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/assignment", params(("id" = String, Path, description = "The case id")), request_body = AssignmentRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_assignment(
     State(state): State<AppState>,
     user: AuthUser,
