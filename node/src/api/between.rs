@@ -1,17 +1,18 @@
 //! Between centres over HTTP: offering, answering and withdrawing transfers;
-//! sharing with related centres and reading shared copies; referring close
-//! contacts. Centre staff only; every read of personal data is audited.
+//! referring close contacts (sharing is in `shares.rs`). Centre staff only;
+//! every read of personal data is audited.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::between_answers::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
 use super::openapi::{BadBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
@@ -21,27 +22,33 @@ use crate::command::{Change, Command};
 use crate::domain::{age_on, check_optional_text, japan_date};
 use crate::federation::Federation;
 use crate::time_fmt;
-use renkei_federation::wire::{ShareData, TransferOffer};
+use renkei_federation::wire::TransferOffer;
 
-fn federation(state: &AppState) -> ApiResult<&Federation> {
+pub(super) fn federation(state: &AppState) -> ApiResult<&Federation> {
     state
         .federation
         .as_deref()
         .ok_or_else(|| ApiError::conflict("this node is not part of a federation"))
 }
 
-fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
+pub(super) fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
     Command::new(state.clock.now(), &user.0.id, change)
 }
 
-fn entry(state: &AppState, user: &AuthUser, action: &str, case_id: &str, part: &str) -> AuditEntry {
+pub(super) fn entry(
+    state: &AppState,
+    user: &AuthUser,
+    action: &str,
+    case_id: &str,
+    part: &str,
+) -> AuditEntry {
     AuditEntry::new(state.clock.now(), &user.0.actor(), action, Outcome::Allowed)
         .case(case_id)
         .part(part)
 }
 
 /// Submits one change with the one audit entry that describes it.
-async fn submit(
+pub(super) async fn submit(
     state: &AppState,
     user: &AuthUser,
     change: Change,
@@ -56,7 +63,7 @@ async fn submit(
     Ok(())
 }
 
-fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
+pub(super) fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
     if f.is_centre(to) {
         Ok(())
     } else {
@@ -76,22 +83,7 @@ struct OfferBody {
     reason: Option<String>,
 }
 
-/// A transfer's new state, after an offer, answer or withdrawal.
-#[derive(Serialize, ToSchema)]
-struct TransferState {
-    /// `offered`, `accepting`, `rejected` or `withdrawn`.
-    state: &'static str,
-}
-
-/// A transfer offer on its way.
-#[derive(Serialize, ToSchema)]
-struct TransferOffered {
-    transfer_id: Uuid,
-    /// `offered`.
-    state: &'static str,
-}
-
-const CASE_ID: &str = "The case id";
+pub(super) const CASE_ID: &str = "The case id";
 
 /// Offer the case to another centre (移管).
 ///
@@ -143,17 +135,6 @@ pub async fn offer(
         .into_response())
 }
 
-/// Which way a transfer goes, seen from this centre.
-struct Direction;
-
-impl utoipa::PartialSchema for Direction {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::domain::string_enum_schema(["in", "out"])
-    }
-}
-
-impl ToSchema for Direction {}
-
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -163,60 +144,6 @@ struct TransferQuery {
     direction: Option<String>,
     /// Only transfers in this state (`offered`, `accepting`, `accepted`, …).
     state: Option<String>,
-}
-
-/// Who an incoming offer is about: enough for staff to decide.
-#[derive(Serialize, ToSchema)]
-struct OfferedSummary {
-    name: String,
-    name_kana: String,
-    sex: String,
-    /// Null if the offered date of birth cannot be read.
-    age: Option<i32>,
-    municipality_code: String,
-    diagnosis_class: String,
-}
-
-/// One transfer, incoming or outgoing.
-#[derive(Serialize, ToSchema)]
-struct TransferRow {
-    id: String,
-    case_id: String,
-    #[schema(value_type = Direction)]
-    direction: String,
-    /// The other centre.
-    peer: String,
-    state: String,
-    reason: Option<String>,
-    /// Cases here that may be the same person (incoming offers).
-    duplicate_of: Option<Vec<String>>,
-    created_at: String,
-    updated_at: String,
-    /// Incoming offers only.
-    offered: Option<OfferedSummary>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct TransferList {
-    /// Newest first, at most 200.
-    items: Vec<TransferRow>,
-}
-
-/// A transfer, with the offered record if it is incoming.
-#[derive(Serialize, ToSchema)]
-struct TransferDetail {
-    id: String,
-    case_id: String,
-    #[schema(value_type = Direction)]
-    direction: String,
-    peer: String,
-    state: String,
-    reason: Option<String>,
-    /// Comma-separated ids of cases here that may be the same person.
-    duplicate_of: Option<String>,
-    /// The offered record (`TransferredCase` in docs/federation-fields.md).
-    #[schema(value_type = Option<Object>)]
-    offered: Option<renkei_federation::wire::TransferredCase>,
 }
 
 fn offered(payload: Option<Vec<u8>>) -> Option<TransferOffer> {
@@ -486,14 +413,6 @@ pub async fn withdraw(
     Ok((StatusCode::ACCEPTED, Json(withdrawn)).into_response())
 }
 
-/// A referral on its way.
-#[derive(Serialize, ToSchema)]
-struct Referred {
-    referral_id: Uuid,
-    /// The centre that serves where the contact lives.
-    to: String,
-}
-
 /// Refer a close contact to the centre where they live.
 ///
 /// Who may call it: staff.
@@ -545,28 +464,6 @@ pub async fn refer(
     Ok((StatusCode::ACCEPTED, Json(Referred { referral_id, to })).into_response())
 }
 
-/// A close contact another centre referred here.
-#[derive(Serialize, ToSchema)]
-struct ReferredContact {
-    id: String,
-    from_centre: String,
-    /// The referring centre's reference to its case.
-    index_link: String,
-    name: String,
-    name_kana: Option<String>,
-    phone: Option<String>,
-    municipality_code: Option<String>,
-    relation: Option<String>,
-    last_exposure_on: Option<String>,
-    received_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ReferralList {
-    /// Newest first, at most 200.
-    items: Vec<ReferredContact>,
-}
-
 /// Close contacts referred here by other centres.
 ///
 /// Who may call it: staff.
@@ -610,296 +507,4 @@ pub async fn list_referrals(State(state): State<AppState>, user: AuthUser) -> Ap
         })
         .collect();
     Ok(Json(ReferralList { items }).into_response())
-}
-
-/// What a share is for: one of `between::SHARE_PURPOSES`.
-struct SharePurpose;
-
-impl utoipa::PartialSchema for SharePurpose {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        crate::domain::string_enum_schema(crate::between::SHARE_PURPOSES.iter().map(|(n, _)| *n))
-    }
-}
-
-impl ToSchema for SharePurpose {}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ShareBody {
-    /// The related health centre's node id.
-    to: String,
-    #[schema(value_type = SharePurpose)]
-    purpose: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct ShareGranted {
-    share_id: Uuid,
-}
-
-/// Share a read-only subset with a related centre for a purpose.
-///
-/// Who may call it: staff.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/shares",
-    params(("id" = String, Path, description = CASE_ID)), request_body = ShareBody,
-    responses((status = 201, description = "The share; the data is queued for the other centre", body = ShareGranted),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
-pub async fn share(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.grant")
-        .await?;
-    let b: ShareBody = body.parse()?;
-    let f = federation(&state)?;
-    check_centre(f, "to", &b.to)?;
-    if crate::between::share_purpose(&b.purpose).is_none() {
-        let names: Vec<&str> = crate::between::SHARE_PURPOSES
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        return Err(ApiError::field(
-            "purpose",
-            format!("`{}` is not a purpose; use {}", b.purpose, names.join(", ")),
-        ));
-    }
-    let share_id = Uuid::now_v7();
-    let change = Change::GrantShare {
-        share_id,
-        case_id: id.clone(),
-        to: b.to,
-        purpose: b.purpose.clone(),
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    submit(
-        &state,
-        &user,
-        change,
-        "case.share.grant",
-        &id,
-        &format!("shared:{}", b.purpose),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(ShareGranted { share_id })).into_response())
-}
-
-/// One look at a shared copy, reported by the centre that looked.
-#[derive(Serialize, ToSchema)]
-struct ShareView {
-    viewer: String,
-    role: String,
-    at: String,
-}
-
-/// One share of a case.
-#[derive(Serialize, ToSchema)]
-struct CaseShare {
-    id: String,
-    peer: String,
-    #[schema(value_type = SharePurpose)]
-    purpose: String,
-    /// `active` or `revoked`.
-    state: String,
-    created_at: String,
-    views: Vec<ShareView>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct CaseShareList {
-    items: Vec<CaseShare>,
-}
-
-/// This case's shares and who looked at them.
-///
-/// Who may call it: staff.
-#[utoipa::path(get, path = "/api/v1/cases/{id}/shares",
-    params(("id" = String, Path, description = CASE_ID)),
-    responses((status = 200, description = "The case's shares, oldest first", body = CaseShareList),
-        Unauthorised, NotFound, Unavailable))]
-pub async fn list_case_shares(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.list")
-        .await?;
-    let shares = sqlx::query("SELECT id, peer, purpose, state, created_at FROM shares WHERE case_id = ? AND direction = 'out' ORDER BY created_at")
-        .bind(&id)
-        .fetch_all(&state.pool)
-        .await?;
-    let mut items = Vec::new();
-    for s in shares {
-        let share_id: String = s.get(0);
-        let views: Vec<(String, String, String)> = sqlx::query_as("SELECT viewer, viewer_role, viewed_at FROM share_views WHERE share_id = ? ORDER BY viewed_at")
-            .bind(&share_id)
-            .fetch_all(&state.pool)
-            .await?;
-        items.push(CaseShare {
-            id: share_id,
-            peer: s.get(1),
-            purpose: s.get(2),
-            state: s.get(3),
-            created_at: s.get(4),
-            views: views
-                .into_iter()
-                .map(|(viewer, role, at)| ShareView { viewer, role, at })
-                .collect(),
-        });
-    }
-    Ok(Json(CaseShareList { items }).into_response())
-}
-
-/// Revoke a share: the copy is deleted there.
-///
-/// Who may call it: staff.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/shares/{sid}/revoke",
-    params(("id" = String, Path, description = CASE_ID), ("sid" = String, Path, description = "The share id")),
-    responses((status = 202, description = "The revocation is queued for the other centre", body = TransferState),
-        Unauthorised, NotFound, Conflict, Unavailable))]
-pub async fn revoke_share(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, sid)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.revoke")
-        .await?;
-    let f = federation(&state)?;
-    let owned: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM shares WHERE id = ? AND case_id = ? AND direction = 'out'",
-    )
-    .bind(&sid)
-    .bind(&id)
-    .fetch_optional(&state.pool)
-    .await?;
-    owned.ok_or_else(|| ApiError::not_found("share"))?;
-    let change = Change::RevokeShare {
-        share_id: sid,
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    submit(
-        &state,
-        &user,
-        change,
-        "case.share.revoke",
-        &id,
-        "share_revoked",
-    )
-    .await?;
-    let revoked = TransferState { state: "revoked" };
-    Ok((StatusCode::ACCEPTED, Json(revoked)).into_response())
-}
-
-fn shared(payload: Option<Vec<u8>>) -> Option<ShareData> {
-    payload.and_then(|p| postcard::from_bytes(&p).ok())
-}
-
-/// A case another centre shares with this one.
-#[derive(Serialize, ToSchema)]
-struct SharedCase {
-    share_id: String,
-    /// The centre that owns the case.
-    owner: String,
-    #[schema(value_type = SharePurpose)]
-    purpose: String,
-    case_id: Uuid,
-    updated_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-struct SharedList {
-    /// Most recently updated first.
-    items: Vec<SharedCase>,
-}
-
-/// Cases other centres share with this one.
-///
-/// Who may call it: staff.
-#[utoipa::path(get, path = "/api/v1/shared",
-    responses((status = 200, description = "Active shares with this centre", body = SharedList),
-        Unauthorised, Unavailable))]
-pub async fn list_shared(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
-    state
-        .authorize(&user.0, Action::BetweenCentres, "shared.list")
-        .await?;
-    let rows = sqlx::query("SELECT id, peer, purpose, payload, updated_at FROM shares WHERE direction = 'in' AND state = 'active' ORDER BY updated_at DESC")
-        .fetch_all(&state.pool)
-        .await?;
-    let items = rows
-        .into_iter()
-        .filter_map(|r| {
-            let d = shared(r.get(3))?;
-            Some(SharedCase {
-                share_id: r.get(0),
-                owner: r.get(1),
-                purpose: r.get(2),
-                case_id: d.case_id,
-                updated_at: r.get(4),
-            })
-        })
-        .collect();
-    Ok(Json(SharedList { items }).into_response())
-}
-
-/// A shared copy.
-#[derive(Serialize, ToSchema)]
-struct SharedCopy {
-    owner: String,
-    /// Only the purpose's fields (`ShareData` in docs/federation-fields.md).
-    #[schema(value_type = Object)]
-    data: ShareData,
-}
-
-/// Read a shared copy (reported to the owning centre).
-///
-/// Who may call it: staff. Audited here and reported to the owning centre.
-#[utoipa::path(get, path = "/api/v1/shared/{sid}",
-    params(("sid" = String, Path, description = "The share id")),
-    responses((status = 200, description = "The shared copy", body = SharedCopy),
-        Unauthorised, NotFound, Conflict, Unavailable))]
-pub async fn read_shared(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(sid): Path<String>,
-) -> ApiResult<Response> {
-    state
-        .authorize(&user.0, Action::BetweenCentres, "shared.read")
-        .await?;
-    let f = federation(&state)?;
-    let row = sqlx::query(
-        "SELECT peer, payload FROM shares WHERE id = ? AND direction = 'in' AND state = 'active'",
-    )
-    .bind(&sid)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| ApiError::not_found("shared case"))?;
-    let data = shared(row.get(1)).ok_or_else(|| ApiError::not_found("shared case"))?;
-    let change = Change::ReportShareView {
-        share_id: sid,
-        viewer: user.0.id.clone(),
-        role: user.0.role.to_string(),
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    let audit = entry(
-        &state,
-        &user,
-        "case.shared_copy.read",
-        &data.case_id.to_string(),
-        &format!("shared:{}", data.purpose),
-    );
-    state
-        .submit(command(&state, &user, change), vec![audit])
-        .await?;
-    Ok(Json(SharedCopy {
-        owner: row.get(0),
-        data,
-    })
-    .into_response())
 }

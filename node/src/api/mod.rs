@@ -3,6 +3,8 @@
 
 mod admin;
 mod between;
+mod between_answers;
+mod case_list;
 mod case_requests;
 mod cases;
 mod dashboard;
@@ -11,6 +13,7 @@ pub mod extract;
 mod login;
 pub mod openapi;
 mod self_report;
+mod shares;
 mod stats;
 
 use std::sync::Arc;
@@ -58,7 +61,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login::logout))
         .routes(routes!(login::change_password))
         .routes(routes!(login::me))
-        .routes(routes!(cases::list, cases::create))
+        .routes(routes!(case_list::list, cases::create))
         .routes(routes!(cases::read, cases::update_notification))
         .routes(routes!(cases::additional_registration))
         .routes(routes!(cases::add_tests))
@@ -92,10 +95,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(between::withdraw))
         .routes(routes!(between::refer))
         .routes(routes!(between::list_referrals))
-        .routes(routes!(between::share, between::list_case_shares))
-        .routes(routes!(between::revoke_share))
-        .routes(routes!(between::list_shared))
-        .routes(routes!(between::read_shared))
+        .routes(routes!(shares::share, shares::list_case_shares))
+        .routes(routes!(shares::revoke_share))
+        .routes(routes!(shares::list_shared))
+        .routes(routes!(shares::read_shared))
 }
 
 pub fn router(state: AppState) -> Router {
