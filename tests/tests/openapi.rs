@@ -2,6 +2,7 @@
 //! reference in it resolves, and what an anonymous caller gets matches it.
 
 use renkei_node::api::{Route, routes};
+use renkei_node::domain::Role;
 use renkei_tests::{Client, TestNode};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -179,5 +180,45 @@ async fn anonymous_calls_are_refused_except_on_public_routes() {
             "{method} {path} answered {status}, which the document does not list"
         );
     }
+    node.stop().await;
+}
+
+/// A path parameter that is not UTF-8 once percent-decoded is refused with
+/// JSON 400 `invalid_path`, a status every operation with path parameters
+/// lists (schemathesis cannot send such bytes, so this checks it).
+#[tokio::test]
+async fn unreadable_path_parameters_answer_as_documented() {
+    let node = TestNode::start().await;
+    let (_, staff) = node.user("staff-1", Role::Staff, None).await;
+    let doc = served_document(&staff).await;
+    let mut checked = 0;
+    for Route { method, path, .. } in routes().into_iter().filter(|r| r.path.contains('{')) {
+        let unreadable: String = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "%ff%fe"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = (m != Method::GET).then(|| serde_json::json!({}));
+        let (status, answer) = staff.send(m, &unreadable, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "invalid_path", "{method} {path}");
+        let responses = &doc["paths"][&path][method.to_lowercase()]["responses"];
+        assert!(
+            responses.get("400").is_some(),
+            "{method} {path} answers 400 but does not list it"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 25,
+        "only {checked} operations take path parameters"
+    );
     node.stop().await;
 }

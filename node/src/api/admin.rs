@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
-use super::openapi::{BadBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
+use super::openapi::{BadBody, BadPath, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::audit::{self, AuditEntry, AuditFilter, Outcome, StoredEntry};
 use crate::domain::{Role, WireName};
@@ -116,7 +116,7 @@ pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable",
     params(("id" = String, Path, description = "The user id")),
     responses((status = 204, description = "The user is disabled"),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn disable_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -140,7 +140,7 @@ pub async fn disable_user(
 #[utoipa::path(post, path = "/api/v1/users/{id}/reset",
     params(("id" = String, Path, description = "The user id")),
     responses((status = 200, description = "The user's new one-time credentials", body = Credentials),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn reset_user(
     State(state): State<AppState>,
     user: AuthUser,

@@ -15,7 +15,9 @@ use super::AppState;
 use super::between_answers::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
-use super::openapi::{BadBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
+use super::openapi::{
+    BadPath, BadPathAndBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable,
+};
 use crate::access::Action;
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};
@@ -91,7 +93,7 @@ pub(super) const CASE_ID: &str = "The case id";
 #[utoipa::path(post, path = "/api/v1/cases/{id}/transfer",
     params(("id" = String, Path, description = CASE_ID)), request_body = OfferBody,
     responses((status = 202, description = "The offer is queued for the other centre", body = TransferOffered),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn offer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -232,7 +234,7 @@ pub async fn list_transfers(
 #[utoipa::path(get, path = "/api/v1/transfers/{tid}",
     params(("tid" = String, Path, description = "The transfer id")),
     responses((status = 200, description = "The transfer", body = TransferDetail),
-        Unauthorised, NotFound, Unavailable))]
+        BadPath, Unauthorised, NotFound, Unavailable))]
 pub async fn read_transfer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -350,7 +352,7 @@ async fn answer(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/transfers/{tid}/accept", params(("tid" = String, Path, description = "The transfer id")),
     responses((status = 202, description = "The acceptance is queued for the offering centre", body = TransferState),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
@@ -364,7 +366,7 @@ pub async fn accept(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/transfers/{tid}/reject", params(("tid" = String, Path, description = "The transfer id")), request_body = AnswerBody,
     responses((status = 202, description = "The rejection is queued for the offering centre", body = TransferState),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn reject(
     State(state): State<AppState>,
     user: AuthUser,
@@ -379,7 +381,7 @@ pub async fn reject(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/transfers/{tid}/withdraw", params(("tid" = String, Path, description = "The transfer id")),
     responses((status = 202, description = "The withdrawal is queued for the other centre", body = TransferState),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn withdraw(
     State(state): State<AppState>,
     user: AuthUser,
@@ -419,7 +421,7 @@ pub async fn withdraw(
 #[utoipa::path(post, path = "/api/v1/cases/{id}/contacts/{cid}/refer",
     params(("id" = String, Path, description = CASE_ID), ("cid" = String, Path, description = "The contact id")),
     responses((status = 202, description = "The referral is queued for the other centre", body = Referred),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn refer(
     State(state): State<AppState>,
     user: AuthUser,

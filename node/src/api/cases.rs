@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 use super::case_requests::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, SessionUser};
-use super::openapi::{BadBody, Conflict, NotFound, Unauthorised, Unavailable};
+use super::openapi::{
+    BadBody, BadPath, BadPathAndBody, Conflict, NotFound, Unauthorised, Unavailable,
+};
 use super::{AppState, CaseAccess};
 use crate::access::{Action, View};
 use crate::audit::{AuditEntry, Outcome};
@@ -146,7 +148,7 @@ pub(super) async fn register(
 /// follow-up view).
 #[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")),
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        Unauthorised, NotFound, Unavailable))]
+        BadPath, Unauthorised, NotFound, Unavailable))]
 pub async fn read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -212,7 +214,7 @@ async fn stored(state: &AppState, case_id: &str) -> ApiResult<Stored> {
 /// Who may call it: staff, medical (own).
 #[utoipa::path(patch, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")), request_body = NotificationPatch,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn update_notification(
     State(state): State<AppState>,
     user: AuthUser,
@@ -267,7 +269,7 @@ pub async fn update_notification(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/additional-registrations", params(("id" = String, Path, description = "The case id")), request_body = AdditionalRegistrationRequest,
     responses((status = 201, description = "The new case", body = CaseView),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn additional_registration(
     State(state): State<AppState>,
     user: AuthUser,
@@ -328,7 +330,7 @@ pub async fn additional_registration(
 /// Who may call it: staff, medical (own).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/tests", params(("id" = String, Path, description = "The case id")), request_body = TestsRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_tests(
     State(state): State<AppState>,
     user: AuthUser,
@@ -370,7 +372,7 @@ pub async fn add_tests(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/confirm", params(("id" = String, Path, description = "The case id")), request_body = ConfirmRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -434,7 +436,7 @@ async fn change_case<B: serde::de::DeserializeOwned>(
 /// Who may call it: staff.
 #[utoipa::path(put, path = "/api/v1/cases/{id}/status", params(("id" = String, Path, description = "The case id")), request_body = StatusRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -466,7 +468,7 @@ pub async fn set_status(
 /// Who may call it: staff.
 #[utoipa::path(put, path = "/api/v1/cases/{id}/place-of-stay", params(("id" = String, Path, description = "The case id")), request_body = PlaceOfStayRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn move_place_of_stay(
     State(state): State<AppState>,
     user: AuthUser,
@@ -500,7 +502,7 @@ pub async fn move_place_of_stay(
 /// Who may call it: staff, contractor and facility (assigned).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/observations", params(("id" = String, Path, description = "The case id")), request_body = ObservationRequest,
     responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_observation(
     State(state): State<AppState>,
     user: AuthUser,
@@ -532,7 +534,7 @@ pub async fn add_observation(
 /// Who may call it: staff.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/contacts", params(("id" = String, Path, description = "The case id")), request_body = ContactRequest,
     responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_contact(
     State(state): State<AppState>,
     user: AuthUser,
@@ -564,7 +566,7 @@ pub async fn add_contact(
 /// Who may call it: staff, medical (own).
 #[utoipa::path(put, path = "/api/v1/cases/{id}/medical", params(("id" = String, Path, description = "The case id")), request_body = MedicalRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_medical(
     State(state): State<AppState>,
     user: AuthUser,
@@ -596,7 +598,7 @@ pub async fn set_medical(
 /// Who may call it: staff.
 #[utoipa::path(put, path = "/api/v1/cases/{id}/assignment", params(("id" = String, Path, description = "The case id")), request_body = AssignmentRequest,
     responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_assignment(
     State(state): State<AppState>,
     user: AuthUser,

@@ -107,6 +107,18 @@ refusals! {
         "415" => "The body is not `application/json`",
         "422" => "A field is missing, unknown or invalid; the message names it",
     }
+    /// A path parameter that cannot be read ([`super::extract::Path`]).
+    BadPath {
+        "400" => "A path parameter cannot be read (not UTF-8 once percent-decoded); the message names it",
+    }
+    /// A path parameter and a JSON body: [`BadPath`] and [`BadBody`] in one
+    /// set, since both answer 400.
+    BadPathAndBody {
+        "400" => "A path parameter cannot be read, or the body is not valid JSON; the message says which",
+        "413" => "The body is larger than 64 KiB",
+        "415" => "The body is not `application/json`",
+        "422" => "A field is missing, unknown or invalid; the message names it",
+    }
     /// A field or query parameter that does not pass validation.
     Invalid {
         "422" => "A field or query parameter is invalid; the message names it",

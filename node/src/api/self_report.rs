@@ -13,7 +13,7 @@ use super::AppState;
 use super::case_requests::ObservationRequest;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path};
-use super::openapi::{BadBody, Conflict, NotFound, Unauthorised, Unavailable};
+use super::openapi::{BadPath, BadPathAndBody, Conflict, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::token;
@@ -49,7 +49,7 @@ struct Recorded {
 #[utoipa::path(post, path = "/api/v1/cases/{id}/self-report-link",
     params(("id" = String, Path, description = "The case id")),
     responses((status = 201, description = "The new link", body = SelfReportLink),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,
@@ -130,7 +130,8 @@ async fn case_of_link(state: &AppState, link: &str) -> ApiResult<(String, String
 #[utoipa::path(get, path = "/api/v1/self-report/{token}", security(()),
     params(("token" = String, Path, description = "The link's secret token")),
     responses((status = 200, description = "The link is live", body = LinkValid),
-        (status = 404, description = "The link is not valid or has expired", body = super::openapi::ErrorBody)))]
+        (status = 404, description = "The link is not valid or has expired", body = super::openapi::ErrorBody),
+        BadPath))]
 pub async fn check(State(state): State<AppState>, Path(link): Path<String>) -> ApiResult<Response> {
     case_of_link(&state, &link).await?;
     Ok(Json(LinkValid { valid: true }).into_response())
@@ -151,7 +152,7 @@ fn patient() -> Actor {
     params(("token" = String, Path, description = "The link's secret token")),
     request_body = ObservationRequest,
     responses((status = 201, description = "The observation is recorded", body = Recorded),
-        BadBody, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, NotFound, Conflict, Unavailable))]
 pub async fn report(
     State(state): State<AppState>,
     Path(link): Path<String>,

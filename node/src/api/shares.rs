@@ -16,7 +16,7 @@ use super::between::{CASE_ID, check_centre, command, entry, federation, submit};
 use super::between_answers::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path};
-use super::openapi::{BadBody, Conflict, NotFound, Unauthorised, Unavailable};
+use super::openapi::{BadPath, BadPathAndBody, Conflict, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::command::Change;
 use renkei_federation::wire::ShareData;
@@ -36,7 +36,7 @@ struct ShareBody {
 #[utoipa::path(post, path = "/api/v1/cases/{id}/shares",
     params(("id" = String, Path, description = CASE_ID)), request_body = ShareBody,
     responses((status = 201, description = "The share; the data is queued for the other centre", body = ShareGranted),
-        BadBody, Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn share(
     State(state): State<AppState>,
     user: AuthUser,
@@ -86,7 +86,7 @@ pub async fn share(
 #[utoipa::path(get, path = "/api/v1/cases/{id}/shares",
     params(("id" = String, Path, description = CASE_ID)),
     responses((status = 200, description = "The case's shares, oldest first", body = CaseShareList),
-        Unauthorised, NotFound, Unavailable))]
+        BadPath, Unauthorised, NotFound, Unavailable))]
 pub async fn list_case_shares(
     State(state): State<AppState>,
     user: AuthUser,
@@ -127,7 +127,7 @@ pub async fn list_case_shares(
 #[utoipa::path(post, path = "/api/v1/cases/{id}/shares/{sid}/revoke",
     params(("id" = String, Path, description = CASE_ID), ("sid" = String, Path, description = "The share id")),
     responses((status = 202, description = "The revocation is queued for the other centre", body = TransferState),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn revoke_share(
     State(state): State<AppState>,
     user: AuthUser,
@@ -202,7 +202,7 @@ pub async fn list_shared(State(state): State<AppState>, user: AuthUser) -> ApiRe
 #[utoipa::path(get, path = "/api/v1/shared/{sid}",
     params(("sid" = String, Path, description = "The share id")),
     responses((status = 200, description = "The shared copy", body = SharedCopy),
-        Unauthorised, NotFound, Conflict, Unavailable))]
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn read_shared(
     State(state): State<AppState>,
     user: AuthUser,
