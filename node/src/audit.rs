@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::domain::{Role, WireName};
 use crate::time_fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Allowed,
@@ -285,7 +285,7 @@ pub async fn verify(pool: &SqlitePool) -> Result<Result<VerifyReport, ChainBreak
 }
 
 /// One stored entry, as the audit API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEntry {
     pub seq: i64,
     pub at: String,
@@ -296,13 +296,15 @@ pub struct StoredEntry {
     pub case_id: Option<String>,
     pub person_id: Option<String>,
     pub part: Option<String>,
+    #[schema(value_type = Outcome)]
     pub outcome: String,
     pub reason: Option<String>,
 }
 
 /// Filters for [`query`]; all optional, combined with AND.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub case_id: Option<String>,
@@ -314,6 +316,7 @@ pub struct AuditFilter {
     pub unexplained: Option<bool>,
     /// Only entries with a sequence number below this (for paging backwards).
     pub before: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -44,7 +44,7 @@ fn refusal(path: &Path, error: &CaError) -> String {
 }
 
 /// The CRL as `GET /api/v1/federation/status` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CrlStatus {
     /// The CRL number in force (decimal; CRL numbers may exceed 64 bits).
     pub installed_number: Option<String>,

@@ -25,6 +25,27 @@ pub trait WireName: Sized + Copy + 'static {
     }
 }
 
+/// The OpenAPI schema of a [`WireName`]: a string, one of its wire names.
+pub fn wire_name_schema<T: WireName>() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    string_enum_schema(T::ALL.iter().map(|v| v.wire_name()))
+}
+
+/// A string schema whose values are exactly `values`.
+pub fn string_enum_schema<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .into()
+}
+
+/// The OpenAPI schema of a disease id: one of [`DISEASES`].
+pub fn disease_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    string_enum_schema(DISEASES.iter().map(|d| d.id))
+}
+
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -38,6 +59,14 @@ macro_rules! wire_enum {
                 match self { $(Self::$variant => $wire),+ }
             }
         }
+        // The OpenAPI schema lists `ALL`, so the document cannot drift
+        // from what the deserialiser accepts.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                wire_name_schema::<Self>()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.wire_name())

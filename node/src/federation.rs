@@ -608,9 +608,10 @@ impl Federation {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     pub peer: String,
+    #[schema(value_type = String)]
     pub kind: &'static str,
     pub connected: bool,
     pub outbox_depth: i64,

@@ -119,15 +119,16 @@ pub enum DateBasis {
 }
 
 impl DateBasis {
+    pub const ALL: &'static [DateBasis] =
+        &[DateBasis::Report, DateBasis::Diagnosis, DateBasis::Onset];
+
     pub fn parse(text: Option<&str>) -> Result<Self, String> {
-        match text.unwrap_or("report") {
-            "report" => Ok(DateBasis::Report),
-            "diagnosis" => Ok(DateBasis::Diagnosis),
-            "onset" => Ok(DateBasis::Onset),
-            other => Err(format!(
-                "`{other}` is not a date basis; use report, diagnosis or onset"
-            )),
-        }
+        let text = text.unwrap_or("report");
+        DateBasis::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == text)
+            .ok_or_else(|| format!("`{text}` is not a date basis; use report, diagnosis or onset"))
     }
 
     pub fn name(self) -> &'static str {
@@ -149,7 +150,7 @@ impl DateBasis {
 
 /// One cell of a daily table: a date, the group's values, a count and its
 /// 7-day average (`None` where suppressed).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DailyCell {
     pub date: String,
     pub group: Vec<String>,
@@ -157,14 +158,14 @@ pub struct DailyCell {
     pub avg7: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DailyTotal {
     pub date: String,
     pub count: Option<i64>,
     pub avg7: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DailyTable {
     pub date_basis: &'static str,
     pub from: String,
@@ -364,7 +365,7 @@ async fn daily_from(
 }
 
 /// The current picture per group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CurrentRow {
     pub group: Vec<String>,
     pub cases: Option<i64>,
@@ -375,7 +376,7 @@ pub struct CurrentRow {
     pub released: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CurrentTable {
     pub by: Vec<&'static str>,
     pub suppressed: bool,
@@ -481,7 +482,7 @@ async fn current_from(
 
 /// Reporting lag per centre: from the change being committed at the centre
 /// to the report being committed here.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CentreTimeliness {
     pub centre: String,
     pub reports_last_7_days: i64,

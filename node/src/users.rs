@@ -11,7 +11,7 @@ use crate::domain::{FieldError, Role, japan_date};
 use crate::log::{CommandLog, SubmitError};
 
 /// What a new user needs to log in the first time. Shown once.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     pub user: String,
     pub role: Role,

@@ -7,11 +7,12 @@
 use serde::Serialize;
 use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqlitePool};
 use time::Date;
+use utoipa::ToSchema;
 
 use crate::domain::{age_on, is_severe};
 use crate::time_fmt;
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct PersonView {
     pub id: String,
     pub name: String,
@@ -21,7 +22,7 @@ pub struct PersonView {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct TestView {
     pub id: String,
     pub method: String,
@@ -30,27 +31,27 @@ pub struct TestView {
     pub result: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct ClassReportView {
     pub class: String,
     pub reported_on: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct StatusView {
     pub status: String,
     pub at: String,
     pub by: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct PlaceOfStayView {
     pub municipality_code: String,
     pub address: String,
     pub at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MedicalView {
     pub hospital: Option<String>,
     pub admitted_on: Option<String>,
@@ -63,7 +64,7 @@ pub struct MedicalView {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ObservationView {
     pub id: String,
     pub observed_at: String,
@@ -74,7 +75,7 @@ pub struct ObservationView {
     pub entered_role: String,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct ContactView {
     pub id: String,
     pub name: String,
@@ -85,7 +86,7 @@ pub struct ContactView {
     pub last_exposure_on: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
 pub struct AssignmentView {
     pub kind: String,
     pub organisation: String,
@@ -93,7 +94,7 @@ pub struct AssignmentView {
     pub until_date: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConfirmationView {
     pub by: String,
     pub at: String,
@@ -102,7 +103,7 @@ pub struct ConfirmationView {
 }
 
 /// The whole case record, for centre staff and the notifying institution.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseView {
     pub id: String,
     pub revision: i64,
@@ -162,7 +163,11 @@ pub const FOLLOW_UP_FIELDS: &[&str] = &[
 /// What a follow-up contractor or facility sees of a patient: enough to call
 /// them and record their health, nothing of the notification, tests,
 /// address or medical record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+// Serialising ignores this; it makes the OpenAPI schema closed
+// (`additionalProperties: false`), so a client or fuzzer checking answers
+// against the document notices any field beyond these.
+#[serde(deny_unknown_fields)]
 pub struct FollowUpView {
     pub id: String,
     pub name: String,
@@ -176,7 +181,7 @@ pub struct FollowUpView {
 }
 
 /// One row of the case list for staff and medical institutions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseSummary {
     pub id: String,
     pub name: String,
@@ -200,7 +205,11 @@ pub struct CaseSummary {
 }
 
 /// One row of the case list for follow-up bodies.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+// Serialising ignores this; it makes the OpenAPI schema closed
+// (`additionalProperties: false`), so a client or fuzzer checking answers
+// against the document notices any field beyond these.
+#[serde(deny_unknown_fields)]
 pub struct FollowUpSummary {
     pub id: String,
     pub name: String,

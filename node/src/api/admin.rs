@@ -6,14 +6,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::Date;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
+use super::openapi::{BadBody, BadPath, Conflict, Invalid, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
-use crate::audit::{self, AuditEntry, AuditFilter, Outcome};
+use crate::audit::{self, AuditEntry, AuditFilter, Outcome, StoredEntry};
 use crate::domain::{Role, WireName};
-use crate::users::{self, NewUserRequest, UserError};
+use crate::federation::PeerStatus;
+use crate::users::{self, Credentials, NewUserRequest, UserError};
 
 impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
@@ -24,15 +27,23 @@ impl From<UserError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddUserBody {
     id: String,
     role: Role,
+    /// Required for medical, contractor and facility users.
     organisation: Option<String>,
+    /// The last day the account may log in; required for contractors.
     until: Option<Date>,
 }
 
+/// Add a user (returns a one-time password and TOTP secret).
+///
+/// Who may call it: admin.
+#[utoipa::path(post, path = "/api/v1/users", request_body = AddUserBody,
+    responses((status = 201, description = "The user's one-time credentials", body = Credentials),
+        BadBody, Unauthorised, Conflict, Unavailable))]
 pub async fn add_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -60,7 +71,7 @@ pub async fn add_user(
     Ok((StatusCode::CREATED, Json(credentials)).into_response())
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, ToSchema)]
 struct UserRow {
     id: String,
     role: String,
@@ -74,6 +85,17 @@ struct UserRow {
     last_login_at: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+struct UserList {
+    items: Vec<UserRow>,
+}
+
+/// List users.
+///
+/// Who may call it: admin.
+#[utoipa::path(get, path = "/api/v1/users",
+    responses((status = 200, description = "Every user of this node", body = UserList),
+        Unauthorised, Unavailable))]
 pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::ManageUsers, "user.list")
@@ -85,9 +107,16 @@ pub async fn list_users(State(state): State<AppState>, user: AuthUser) -> ApiRes
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(serde_json::json!({ "items": rows })).into_response())
+    Ok(Json(UserList { items: rows }).into_response())
 }
 
+/// Disable a user and end their sessions.
+///
+/// Who may call it: admin.
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable",
+    params(("id" = String, Path, description = "The user id")),
+    responses((status = 204, description = "The user is disabled"),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn disable_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -105,6 +134,13 @@ pub async fn disable_user(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Reset a user's password and second factor (new one-time credentials).
+///
+/// Who may call it: admin.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reset",
+    params(("id" = String, Path, description = "The user id")),
+    responses((status = 200, description = "The user's new one-time credentials", body = Credentials),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn reset_user(
     State(state): State<AppState>,
     user: AuthUser,
@@ -136,6 +172,18 @@ pub async fn reset_user(
     Ok(Json(credentials).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct AuditList {
+    /// Newest first.
+    items: Vec<StoredEntry>,
+}
+
+/// Query the audit trail (the query is itself audited).
+///
+/// Who may call it: admin.
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditFilter),
+    responses((status = 200, description = "Matching entries", body = AuditList),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn query_audit(
     State(state): State<AppState>,
     user: AuthUser,
@@ -167,9 +215,27 @@ pub async fn query_audit(
         entry = entry.case(case_id);
     }
     state.record(vec![entry]).await?;
-    Ok(Json(serde_json::json!({ "items": entries })).into_response())
+    Ok(Json(AuditList { items: entries }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct FederationStatus {
+    /// This node's id.
+    node: String,
+    /// Whether this node takes part in a federation.
+    enabled: bool,
+    peers: Vec<PeerStatus>,
+    /// The CRL in force and its alarm (null without a federation).
+    crl: Option<crate::crl_watch::CrlStatus>,
+}
+
+/// Per peer: connected, outbox depth, oldest pending age, last error; the
+/// CRL in force and its alarm.
+///
+/// Who may call it: admin.
+#[utoipa::path(get, path = "/api/v1/federation/status",
+    responses((status = 200, description = "The federation's state from this node", body = FederationStatus),
+        Unauthorised, Unavailable))]
 pub async fn federation_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -178,14 +244,18 @@ pub async fn federation_status(
         .authorize(&user.0, Action::ViewFederation, "federation.status")
         .await?;
     let body = match &state.federation {
-        None => {
-            serde_json::json!({ "node": state.config.node_id, "enabled": false, "peers": [], "crl": null })
-        }
-        Some(federation) => {
-            let peers = federation.status(&state.pool, &state.clock).await?;
-            let crl = federation.crl_status(state.clock.now());
-            serde_json::json!({ "node": state.config.node_id, "enabled": true, "peers": peers, "crl": crl })
-        }
+        None => FederationStatus {
+            node: state.config.node_id.clone(),
+            enabled: false,
+            peers: Vec::new(),
+            crl: None,
+        },
+        Some(federation) => FederationStatus {
+            node: state.config.node_id.clone(),
+            enabled: true,
+            peers: federation.status(&state.pool, &state.clock).await?,
+            crl: Some(federation.crl_status(state.clock.now())),
+        },
     };
     Ok(Json(body).into_response())
 }

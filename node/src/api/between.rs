@@ -1,46 +1,56 @@
 //! Between centres over HTTP: offering, answering and withdrawing transfers;
-//! sharing with related centres and reading shared copies; referring close
-//! contacts. Centre staff only; every read of personal data is audited.
+//! referring close contacts (sharing is in `shares.rs`). Centre staff only;
+//! every read of personal data is audited.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::between_answers::*;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path, parse_query};
+use super::openapi::{
+    BadPath, BadPathAndBody, Conflict, Invalid, NotFound, Unauthorised, Unavailable,
+};
 use crate::access::Action;
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};
 use crate::domain::{age_on, check_optional_text, japan_date};
 use crate::federation::Federation;
 use crate::time_fmt;
-use renkei_federation::wire::{ShareData, TransferOffer};
+use renkei_federation::wire::TransferOffer;
 
-fn federation(state: &AppState) -> ApiResult<&Federation> {
+pub(super) fn federation(state: &AppState) -> ApiResult<&Federation> {
     state
         .federation
         .as_deref()
         .ok_or_else(|| ApiError::conflict("this node is not part of a federation"))
 }
 
-fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
+pub(super) fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
     Command::new(state.clock.now(), &user.0.id, change)
 }
 
-fn entry(state: &AppState, user: &AuthUser, action: &str, case_id: &str, part: &str) -> AuditEntry {
+pub(super) fn entry(
+    state: &AppState,
+    user: &AuthUser,
+    action: &str,
+    case_id: &str,
+    part: &str,
+) -> AuditEntry {
     AuditEntry::new(state.clock.now(), &user.0.actor(), action, Outcome::Allowed)
         .case(case_id)
         .part(part)
 }
 
 /// Submits one change with the one audit entry that describes it.
-async fn submit(
+pub(super) async fn submit(
     state: &AppState,
     user: &AuthUser,
     change: Change,
@@ -55,7 +65,7 @@ async fn submit(
     Ok(())
 }
 
-fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
+pub(super) fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
     if f.is_centre(to) {
         Ok(())
     } else {
@@ -66,13 +76,24 @@ fn check_centre(f: &Federation, field: &str, to: &str) -> ApiResult<()> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OfferBody {
+    /// The receiving health centre's node id.
     to: String,
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 
+pub(super) const CASE_ID: &str = "The case id";
+
+/// Offer the case to another centre (移管).
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/transfer",
+    params(("id" = String, Path, description = CASE_ID)), request_body = OfferBody,
+    responses((status = 202, description = "The offer is queued for the other centre", body = TransferOffered),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn offer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -108,15 +129,22 @@ pub async fn offer(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "transfer_id": transfer_id, "state": "offered" })),
+        Json(TransferOffered {
+            transfer_id,
+            state: "offered",
+        }),
     )
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TransferQuery {
+    /// `in` (offered to this centre) or `out` (offered by it).
+    #[param(inline, value_type = Option<Direction>)]
     direction: Option<String>,
+    /// Only transfers in this state (`offered`, `accepting`, `accepted`, …).
     state: Option<String>,
 }
 
@@ -124,6 +152,12 @@ fn offered(payload: Option<Vec<u8>>) -> Option<TransferOffer> {
     payload.and_then(|p| postcard::from_bytes(&p).ok())
 }
 
+/// Incoming and outgoing transfers.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/transfers", params(TransferQuery),
+    responses((status = 200, description = "Transfers, newest first", body = TransferList),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn list_transfers(
     State(state): State<AppState>,
     user: AuthUser,
@@ -155,23 +189,52 @@ pub async fn list_transfers(
             let case_id: String = r.get(1);
             // Incoming offers show who it is, so staff can decide: that is a read.
             let summary = offered(r.get(9)).map(|o| {
-                audit.push(entry(&state, &user, "case.transfer.offer_read", &case_id, "transfer_offer.summary"));
-                let age = time_fmt::parse_date(&o.case.date_of_birth).map(|d| age_on(d, today));
-                json!({ "name": o.case.name, "name_kana": o.case.name_kana, "sex": o.case.sex, "age": age,
-                        "municipality_code": o.case.municipality_code, "diagnosis_class": o.case.diagnosis_class })
+                audit.push(entry(
+                    &state,
+                    &user,
+                    "case.transfer.offer_read",
+                    &case_id,
+                    "transfer_offer.summary",
+                ));
+                let c = o.case;
+                OfferedSummary {
+                    age: time_fmt::parse_date(&c.date_of_birth).map(|d| age_on(d, today)),
+                    name: c.name,
+                    name_kana: c.name_kana,
+                    sex: c.sex,
+                    municipality_code: c.municipality_code,
+                    diagnosis_class: c.diagnosis_class,
+                }
             });
-            json!({ "id": r.get::<String, _>(0), "case_id": case_id, "direction": r.get::<String, _>(2), "peer": r.get::<String, _>(3),
-                    "state": r.get::<String, _>(4), "reason": r.get::<Option<String>, _>(5),
-                    "duplicate_of": r.get::<Option<String>, _>(6).map(|d| d.split(',').map(String::from).collect::<Vec<_>>()),
-                    "created_at": r.get::<String, _>(7), "updated_at": r.get::<String, _>(8), "offered": summary })
+            TransferRow {
+                id: r.get(0),
+                case_id,
+                direction: r.get(2),
+                peer: r.get(3),
+                state: r.get(4),
+                reason: r.get(5),
+                duplicate_of: r
+                    .get::<Option<String>, _>(6)
+                    .map(|d| d.split(',').map(String::from).collect()),
+                created_at: r.get(7),
+                updated_at: r.get(8),
+                offered: summary,
+            }
         })
         .collect();
     if !audit.is_empty() {
         state.record(audit).await?;
     }
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(TransferList { items }).into_response())
 }
 
+/// A transfer, with the offered record if incoming.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/transfers/{tid}",
+    params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 200, description = "The transfer", body = TransferDetail),
+        BadPath, Unauthorised, NotFound, Unavailable))]
 pub async fn read_transfer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -198,15 +261,24 @@ pub async fn read_transfer(
             )])
             .await?;
     }
-    Ok(Json(json!({ "id": tid, "case_id": case_id, "direction": row.get::<String, _>(1), "peer": row.get::<String, _>(2),
-        "state": row.get::<String, _>(3), "reason": row.get::<Option<String>, _>(4), "duplicate_of": row.get::<Option<String>, _>(5),
-        "offered": offer.map(|o| o.case) }))
+    Ok(Json(TransferDetail {
+        id: tid,
+        case_id,
+        direction: row.get(1),
+        peer: row.get(2),
+        state: row.get(3),
+        reason: row.get(4),
+        duplicate_of: row.get(5),
+        offered: offer.map(|o| o.case),
+    })
     .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
+    /// Required to reject.
+    #[schema(max_length = 500)]
     reason: Option<String>,
 }
 
@@ -268,11 +340,19 @@ async fn answer(
     .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "state": if accepted { "accepting" } else { "rejected" } })),
+        Json(TransferState {
+            state: if accepted { "accepting" } else { "rejected" },
+        }),
     )
         .into_response())
 }
 
+/// Accept an incoming offer.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/accept", params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 202, description = "The acceptance is queued for the offering centre", body = TransferState),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn accept(
     State(state): State<AppState>,
     user: AuthUser,
@@ -281,6 +361,12 @@ pub async fn accept(
     answer(state, user, tid, true, None).await
 }
 
+/// Reject an incoming offer, with a reason.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/reject", params(("tid" = String, Path, description = "The transfer id")), request_body = AnswerBody,
+    responses((status = 202, description = "The rejection is queued for the offering centre", body = TransferState),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn reject(
     State(state): State<AppState>,
     user: AuthUser,
@@ -290,6 +376,12 @@ pub async fn reject(
     answer(state, user, tid, false, Some(body)).await
 }
 
+/// Withdraw an outgoing offer.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/transfers/{tid}/withdraw", params(("tid" = String, Path, description = "The transfer id")),
+    responses((status = 202, description = "The withdrawal is queued for the other centre", body = TransferState),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn withdraw(
     State(state): State<AppState>,
     user: AuthUser,
@@ -319,9 +411,17 @@ pub async fn withdraw(
         "transfer_withdrawn",
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "withdrawn" }))).into_response())
+    let withdrawn = TransferState { state: "withdrawn" };
+    Ok((StatusCode::ACCEPTED, Json(withdrawn)).into_response())
 }
 
+/// Refer a close contact to the centre where they live.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/contacts/{cid}/refer",
+    params(("id" = String, Path, description = CASE_ID), ("cid" = String, Path, description = "The contact id")),
+    responses((status = 202, description = "The referral is queued for the other centre", body = Referred),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn refer(
     State(state): State<AppState>,
     user: AuthUser,
@@ -363,13 +463,15 @@ pub async fn refer(
         message_id: Uuid::now_v7(),
     };
     submit(&state, &user, change, "case.contact.refer", &id, "contacts").await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "referral_id": referral_id, "to": to })),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, Json(Referred { referral_id, to })).into_response())
 }
 
+/// Close contacts referred here by other centres.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/referrals",
+    responses((status = 200, description = "Referred contacts, newest first", body = ReferralList),
+        Unauthorised, Unavailable))]
 pub async fn list_referrals(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::BetweenCentres, "referral.list")
@@ -391,182 +493,20 @@ pub async fn list_referrals(State(state): State<AppState>, user: AuthUser) -> Ap
     if !audit.is_empty() {
         state.record(audit).await?;
     }
-    let items: Vec<_> = rows
+    let items = rows
         .iter()
-        .map(|r| json!({ "id": r.get::<String, _>(0), "from_centre": r.get::<String, _>(1), "index_link": r.get::<String, _>(2),
-            "name": r.get::<String, _>(3), "name_kana": r.get::<Option<String>, _>(4), "phone": r.get::<Option<String>, _>(5),
-            "municipality_code": r.get::<Option<String>, _>(6), "relation": r.get::<Option<String>, _>(7),
-            "last_exposure_on": r.get::<Option<String>, _>(8), "received_at": r.get::<String, _>(9) }))
-        .collect();
-    Ok(Json(json!({ "items": items })).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShareBody {
-    to: String,
-    purpose: String,
-}
-
-pub async fn share(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    body: JsonBody,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.grant")
-        .await?;
-    let b: ShareBody = body.parse()?;
-    let f = federation(&state)?;
-    check_centre(f, "to", &b.to)?;
-    if crate::between::share_purpose(&b.purpose).is_none() {
-        let names: Vec<&str> = crate::between::SHARE_PURPOSES
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        return Err(ApiError::field(
-            "purpose",
-            format!("`{}` is not a purpose; use {}", b.purpose, names.join(", ")),
-        ));
-    }
-    let share_id = Uuid::now_v7();
-    let change = Change::GrantShare {
-        share_id,
-        case_id: id.clone(),
-        to: b.to,
-        purpose: b.purpose.clone(),
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    submit(
-        &state,
-        &user,
-        change,
-        "case.share.grant",
-        &id,
-        &format!("shared:{}", b.purpose),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "share_id": share_id }))).into_response())
-}
-
-pub async fn list_case_shares(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.list")
-        .await?;
-    let shares = sqlx::query("SELECT id, peer, purpose, state, created_at FROM shares WHERE case_id = ? AND direction = 'out' ORDER BY created_at")
-        .bind(&id)
-        .fetch_all(&state.pool)
-        .await?;
-    let mut items = Vec::new();
-    for s in shares {
-        let share_id: String = s.get(0);
-        let views: Vec<(String, String, String)> = sqlx::query_as("SELECT viewer, viewer_role, viewed_at FROM share_views WHERE share_id = ? ORDER BY viewed_at")
-            .bind(&share_id)
-            .fetch_all(&state.pool)
-            .await?;
-        items.push(json!({ "id": share_id, "peer": s.get::<String, _>(1), "purpose": s.get::<String, _>(2), "state": s.get::<String, _>(3),
-            "created_at": s.get::<String, _>(4),
-            "views": views.into_iter().map(|(viewer, role, at)| json!({ "viewer": viewer, "role": role, "at": at })).collect::<Vec<_>>() }));
-    }
-    Ok(Json(json!({ "items": items })).into_response())
-}
-
-pub async fn revoke_share(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, sid)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    state
-        .authorize_case(&user.0, Action::BetweenCentres, &id, "case.share.revoke")
-        .await?;
-    let f = federation(&state)?;
-    let owned: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM shares WHERE id = ? AND case_id = ? AND direction = 'out'",
-    )
-    .bind(&sid)
-    .bind(&id)
-    .fetch_optional(&state.pool)
-    .await?;
-    owned.ok_or_else(|| ApiError::not_found("share"))?;
-    let change = Change::RevokeShare {
-        share_id: sid,
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    submit(
-        &state,
-        &user,
-        change,
-        "case.share.revoke",
-        &id,
-        "share_revoked",
-    )
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "state": "revoked" }))).into_response())
-}
-
-fn shared(payload: Option<Vec<u8>>) -> Option<ShareData> {
-    payload.and_then(|p| postcard::from_bytes(&p).ok())
-}
-
-pub async fn list_shared(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
-    state
-        .authorize(&user.0, Action::BetweenCentres, "shared.list")
-        .await?;
-    let rows = sqlx::query("SELECT id, peer, purpose, payload, updated_at FROM shares WHERE direction = 'in' AND state = 'active' ORDER BY updated_at DESC")
-        .fetch_all(&state.pool)
-        .await?;
-    let items: Vec<_> = rows
-        .into_iter()
-        .filter_map(|r| {
-            let d = shared(r.get(3))?;
-            Some(json!({ "share_id": r.get::<String, _>(0), "owner": r.get::<String, _>(1), "purpose": r.get::<String, _>(2),
-                "case_id": d.case_id, "updated_at": r.get::<String, _>(4) }))
+        .map(|r| ReferredContact {
+            id: r.get(0),
+            from_centre: r.get(1),
+            index_link: r.get(2),
+            name: r.get(3),
+            name_kana: r.get(4),
+            phone: r.get(5),
+            municipality_code: r.get(6),
+            relation: r.get(7),
+            last_exposure_on: r.get(8),
+            received_at: r.get(9),
         })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
-}
-
-/// Reading a shared copy: audited here and reported to the owning centre.
-pub async fn read_shared(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(sid): Path<String>,
-) -> ApiResult<Response> {
-    state
-        .authorize(&user.0, Action::BetweenCentres, "shared.read")
-        .await?;
-    let f = federation(&state)?;
-    let row = sqlx::query(
-        "SELECT peer, payload FROM shares WHERE id = ? AND direction = 'in' AND state = 'active'",
-    )
-    .bind(&sid)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| ApiError::not_found("shared case"))?;
-    let data = shared(row.get(1)).ok_or_else(|| ApiError::not_found("shared case"))?;
-    let change = Change::ReportShareView {
-        share_id: sid,
-        viewer: user.0.id.clone(),
-        role: user.0.role.to_string(),
-        me: f.node_id.clone(),
-        message_id: Uuid::now_v7(),
-    };
-    let audit = entry(
-        &state,
-        &user,
-        "case.shared_copy.read",
-        &data.case_id.to_string(),
-        &format!("shared:{}", data.purpose),
-    );
-    state
-        .submit(command(&state, &user, change), vec![audit])
-        .await?;
-    Ok(Json(json!({ "owner": row.get::<String, _>(0), "data": data })).into_response())
+    Ok(Json(ReferralList { items }).into_response())
 }

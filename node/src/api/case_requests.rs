@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use time::{Date, OffsetDateTime};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::command::{
@@ -23,10 +24,13 @@ fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOfStayInput {
+    /// The local government code (JIS X 0402, six digits with check digit).
+    #[schema(pattern = "^[0-9]{6}$")]
     pub municipality_code: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub address: String,
 }
 
@@ -38,7 +42,7 @@ impl PlaceOfStayInput {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestInput {
     pub method: TestMethod,
@@ -94,15 +98,21 @@ fn check_symptoms(field: &str, symptoms: &[Symptom]) -> Result<(), FieldError> {
 }
 
 /// Notification details that may be sent with the first six fields or later.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailsInput {
     pub onset_date: Option<Date>,
     pub diagnosis_date: Option<Date>,
+    /// Each at most once.
+    #[schema(max_items = 20)]
     pub symptoms: Option<Vec<Symptom>>,
+    #[schema(max_length = 100)]
     pub reporting_doctor: Option<String>,
+    #[schema(max_length = 100)]
     pub reporting_institution: Option<String>,
+    #[schema(max_length = 100)]
     pub occupation: Option<String>,
+    #[schema(max_length = 2000)]
     pub free_text: Option<String>,
 }
 
@@ -154,26 +164,40 @@ impl DetailsInput {
 
 /// 発生届: the six minimum fields (class, name, sex, date of birth, place of
 /// stay, tests) and optionally the rest.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationRequest {
+    #[schema(schema_with = crate::domain::disease_schema)]
     pub disease: String,
     pub diagnosis_class: DiagnosisClass,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Full-width katakana.
+    #[schema(min_length = 1, max_length = 100)]
     pub name_kana: String,
     pub sex: Sex,
     pub date_of_birth: Date,
     pub place_of_stay: PlaceOfStayInput,
+    /// At least one: the diagnosis method.
+    #[schema(min_items = 1, max_items = 20)]
     pub tests: Vec<TestInput>,
     /// The current status; defaults to `awaiting_decision`.
     pub status: Option<CaseStatus>,
+    /// 6 to 15 digits, with optional hyphens and a leading plus.
+    #[schema(max_length = 20)]
     pub phone: Option<String>,
     pub onset_date: Option<Date>,
     pub diagnosis_date: Option<Date>,
+    /// Each at most once.
+    #[schema(max_items = 20)]
     pub symptoms: Option<Vec<Symptom>>,
+    #[schema(max_length = 100)]
     pub reporting_doctor: Option<String>,
+    #[schema(max_length = 100)]
     pub reporting_institution: Option<String>,
+    #[schema(max_length = 100)]
     pub occupation: Option<String>,
+    #[schema(max_length = 2000)]
     pub free_text: Option<String>,
 }
 
@@ -270,16 +294,22 @@ impl NotificationRequest {
 }
 
 /// PATCH of a notification: details added later, or a change of class.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationPatch {
     pub diagnosis_class: Option<DiagnosisClass>,
     pub onset_date: Option<Date>,
     pub diagnosis_date: Option<Date>,
+    /// Each at most once.
+    #[schema(max_items = 20)]
     pub symptoms: Option<Vec<Symptom>>,
+    #[schema(max_length = 100)]
     pub reporting_doctor: Option<String>,
+    #[schema(max_length = 100)]
     pub reporting_institution: Option<String>,
+    #[schema(max_length = 100)]
     pub occupation: Option<String>,
+    #[schema(max_length = 2000)]
     pub free_text: Option<String>,
 }
 
@@ -309,16 +339,20 @@ impl NotificationPatch {
 
 /// An additional registration: a new notification of the same person that
 /// supersedes (and locks) this one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdditionalRegistrationRequest {
     pub diagnosis_class: DiagnosisClass,
+    #[schema(min_items = 1, max_items = 20)]
     pub tests: Vec<TestInput>,
     pub status: Option<CaseStatus>,
     pub onset_date: Option<Date>,
     pub diagnosis_date: Option<Date>,
+    #[schema(max_items = 20)]
     pub symptoms: Option<Vec<Symptom>>,
+    #[schema(max_length = 100)]
     pub reporting_doctor: Option<String>,
+    #[schema(max_length = 2000)]
     pub free_text: Option<String>,
 }
 
@@ -368,9 +402,10 @@ impl AdditionalRegistrationRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestsRequest {
+    #[schema(min_items = 1, max_items = 20)]
     pub tests: Vec<TestInput>,
 }
 
@@ -380,21 +415,28 @@ impl TestsRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
     pub status: CaseStatus,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationRequest {
     /// When the observation was taken; defaults to now.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub observed_at: Option<OffsetDateTime>,
+    /// °C.
+    #[schema(minimum = 30.0, maximum = 45.0)]
     pub temperature: Option<f64>,
+    /// Per cent.
+    #[schema(minimum = 50, maximum = 100)]
     pub spo2: Option<u8>,
+    /// Each at most once.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub symptoms: Vec<Symptom>,
 }
 
@@ -438,13 +480,20 @@ impl ObservationRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Full-width katakana.
+    #[schema(min_length = 1, max_length = 100)]
     pub name_kana: Option<String>,
+    /// 6 to 15 digits, with optional hyphens and a leading plus.
+    #[schema(max_length = 20)]
     pub phone: Option<String>,
+    #[schema(pattern = "^[0-9]{6}$")]
     pub municipality_code: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub relation: Option<String>,
     pub last_exposure_on: Option<Date>,
 }
@@ -479,9 +528,10 @@ impl ContactRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MedicalRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub hospital: Option<String>,
     pub admitted_on: Option<Date>,
     pub discharged_on: Option<Date>,
@@ -529,10 +579,11 @@ impl MedicalRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentRequest {
     pub kind: AssignmentKind,
+    #[schema(min_length = 1, max_length = 100)]
     pub organisation: String,
     pub from_date: Date,
     pub until_date: Option<Date>,
@@ -553,10 +604,13 @@ impl AssignmentRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOfStayRequest {
+    /// The local government code (JIS X 0402, six digits with check digit).
+    #[schema(pattern = "^[0-9]{6}$")]
     pub municipality_code: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub address: String,
 }
 
@@ -570,7 +624,7 @@ impl PlaceOfStayRequest {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     /// The current status must be set at confirmation (Q&A Q14-3).

@@ -1,27 +1,29 @@
 //! Case endpoints: notification, tests, confirmation, status, place of stay,
-//! observations, contacts, medical, assignment, and reading cases.
+//! observations, contacts, medical, assignment, and reading a case (the
+//! list is in `case_list.rs`).
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::Serialize;
 use sqlx::Row;
 use time::Date;
+use utoipa::ToSchema;
 
 use super::case_requests::*;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AuthUser, JsonBody, Path, SessionUser, parse_query};
+use super::extract::{AuthUser, JsonBody, Path, SessionUser};
+use super::openapi::{
+    BadBody, BadPath, BadPathAndBody, Conflict, NotFound, Unauthorised, Unavailable,
+};
 use super::{AppState, CaseAccess};
-use crate::access::{self, Action, View};
+use crate::access::{Action, View};
 use crate::audit::{AuditEntry, Outcome};
 use crate::command::{Change, Command};
-use crate::domain::{CaseStatus, DiagnosisClass, Role, WireName, japan_date};
+use crate::domain::{CaseStatus, Role, WireName, japan_date};
 use crate::time_fmt;
-use crate::views::{self, CaseFilter, FollowUpSummary};
-
-/// The largest page of the case list.
-pub const MAX_PAGE: u32 = 100;
+use crate::views::{self, CaseView, FollowUpView};
 
 /// Answers with the case as `view` allows, after a write.
 async fn respond_with_case(
@@ -30,21 +32,37 @@ async fn respond_with_case(
     view: View,
     status: StatusCode,
 ) -> ApiResult<Response> {
-    let today = japan_date(state.clock.now());
-    match view {
+    let answer = load_case_answer(state, case_id, view).await?;
+    Ok((status, Json(answer)).into_response())
+}
+
+/// The case as `view` allows.
+async fn load_case_answer(state: &AppState, case_id: &str, view: View) -> ApiResult<CaseAnswer> {
+    let missing = || ApiError::not_found("case");
+    Ok(match view {
         View::FollowUp => {
-            let v = views::load_follow_up(&state.pool, case_id, today)
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?;
-            Ok((status, Json(v)).into_response())
+            let today = japan_date(state.clock.now());
+            CaseAnswer::FollowUp(Box::new(
+                views::load_follow_up(&state.pool, case_id, today)
+                    .await?
+                    .ok_or_else(missing)?,
+            ))
         }
-        _ => {
-            let v = views::load_case(&state.pool, case_id)
+        _ => CaseAnswer::Full(Box::new(
+            views::load_case(&state.pool, case_id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("case"))?;
-            Ok((status, Json(v)).into_response())
-        }
-    }
+                .ok_or_else(missing)?,
+        )),
+    })
+}
+
+/// A case as the caller's role may see it: the whole record, or the
+/// follow-up view for contractors and facilities.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CaseAnswer {
+    Full(Box<CaseView>),
+    FollowUp(Box<FollowUpView>),
 }
 
 fn command(state: &AppState, user: &AuthUser, change: Change) -> Command {
@@ -71,6 +89,12 @@ fn entry(
         .part(part)
 }
 
+/// Register a notification (発生届).
+///
+/// Who may call it: staff, medical.
+#[utoipa::path(post, path = "/api/v1/cases", request_body = NotificationRequest,
+    responses((status = 201, description = "The new case", body = CaseView),
+        BadBody, Unauthorised, Conflict, Unavailable))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -118,118 +142,13 @@ pub(super) async fn register(
     Ok(case_id)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    status: Option<CaseStatus>,
-    diagnosis_class: Option<DiagnosisClass>,
-    confirmed: Option<bool>,
-    municipality_code: Option<String>,
-    /// Only patients whose reports worsened.
-    alert: Option<bool>,
-    /// Only cases whose place of stay another centre serves.
-    belongs_elsewhere: Option<bool>,
-    before: Option<String>,
-    limit: Option<u32>,
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-    RawQuery(raw): RawQuery,
-) -> ApiResult<Response> {
-    let view = state
-        .authorize(&user.0, Action::ListCases, "case.list")
-        .await?;
-    let query: ListQuery = parse_query(raw)?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    if let Some(before) = &query.before {
-        uuid::Uuid::parse_str(before).map_err(|_| ApiError::field("before", "is not a case id"))?;
-    }
-    let now = state.clock.now();
-    let today = japan_date(now);
-    let user_org = user.0.organisation.clone().unwrap_or_default();
-    let filter = CaseFilter {
-        status: query.status.map(|s| s.wire_name().to_string()),
-        diagnosis_class: query.diagnosis_class.map(|c| c.wire_name().to_string()),
-        confirmed: query.confirmed,
-        municipality_code: query.municipality_code,
-        reporting_institution: (user.0.role == Role::Medical).then(|| user_org.clone()),
-        assigned_to: (view == View::FollowUp).then(|| {
-            let kinds = access::assignment_kinds(user.0.role)
-                .iter()
-                .map(|k| k.wire_name())
-                .collect();
-            (user_org.clone(), kinds, time_fmt::date(today))
-        }),
-        alert: query.alert == Some(true),
-        outside: match (query.belongs_elsewhere, &state.federation) {
-            (Some(true), Some(f)) => Some(
-                f.directory
-                    .node(&f.node_id)
-                    .map(|n| n.municipalities.clone())
-                    .unwrap_or_default(),
-            ),
-            // Without a federation every case belongs here.
-            (Some(true), None) => {
-                return Ok(
-                    Json(serde_json::json!({ "items": [], "next_before": null })).into_response(),
-                );
-            }
-            _ => None,
-        },
-        before: query.before,
-        limit,
-    };
-    let mut rows = views::list_cases(&state.pool, &filter, today).await?;
-    // A case whose place of stay another centre serves belongs elsewhere.
-    if let Some(f) = &state.federation {
-        for r in &mut rows {
-            r.summary.belongs_elsewhere = f
-                .directory
-                .centre_for(&r.summary.municipality_code)
-                .filter(|n| n.id != f.node_id)
-                .map(|n| n.id.clone());
-        }
-    }
-    // One audit entry per listed case (the list shows names), or one for an
-    // empty list; all durable before the answer leaves.
-    let actor = user.0.actor();
-    let mut audit: Vec<AuditEntry> = rows
-        .iter()
-        .map(|r| {
-            AuditEntry::new(now, &actor, "case.list", Outcome::Allowed)
-                .case(&r.summary.id)
-                .person(&r.person_id)
-                .part("summary")
-        })
-        .collect();
-    if audit.is_empty() {
-        audit.push(AuditEntry::new(now, &actor, "case.list", Outcome::Allowed).part("summary"));
-    }
-    state.record(audit).await?;
-    let next = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|r| r.summary.id.clone()))
-        .flatten();
-    let body = if view == View::FollowUp {
-        let items: Vec<FollowUpSummary> = rows
-            .iter()
-            .map(|r| FollowUpSummary::from(&r.summary))
-            .collect();
-        serde_json::json!({ "items": items, "next_before": next })
-    } else {
-        let items: Vec<_> = rows.into_iter().map(|r| r.summary).collect();
-        serde_json::json!({ "items": items, "next_before": next })
-    };
-    Ok(Json(body).into_response())
-}
-
+/// Read a case.
+///
+/// Who may call it: staff, medical (own), contractor and facility (assigned;
+/// follow-up view).
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")),
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPath, Unauthorised, NotFound, Unavailable))]
 pub async fn read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -238,25 +157,12 @@ pub async fn read(
     let CaseAccess { view, facts } = state
         .authorize_case(&user.0, Action::ReadCase, &id, "case.read")
         .await?;
-    let now = state.clock.now();
     let part = if view == View::FollowUp {
         "follow_up"
     } else {
         "full"
     };
-    let body = match view {
-        View::FollowUp => serde_json::to_value(
-            views::load_follow_up(&state.pool, &id, japan_date(now))
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?,
-        ),
-        _ => serde_json::to_value(
-            views::load_case(&state.pool, &id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("case"))?,
-        ),
-    }
-    .map_err(ApiError::internal)?;
+    let body = load_case_answer(&state, &id, view).await?;
     state
         .record(vec![entry(
             &state,
@@ -303,6 +209,12 @@ async fn stored(state: &AppState, case_id: &str) -> ApiResult<Stored> {
     })
 }
 
+/// Add or correct notification details, or change the class.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(patch, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "The case id")), request_body = NotificationPatch,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn update_notification(
     State(state): State<AppState>,
     user: AuthUser,
@@ -352,6 +264,12 @@ pub async fn update_notification(
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
+/// Additional registration: a new notification that locks this one.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/additional-registrations", params(("id" = String, Path, description = "The case id")), request_body = AdditionalRegistrationRequest,
+    responses((status = 201, description = "The new case", body = CaseView),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn additional_registration(
     State(state): State<AppState>,
     user: AuthUser,
@@ -407,6 +325,12 @@ pub async fn additional_registration(
     respond_with_case(&state, &new_id, View::Full, StatusCode::CREATED).await
 }
 
+/// Add tests.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/tests", params(("id" = String, Path, description = "The case id")), request_body = TestsRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_tests(
     State(state): State<AppState>,
     user: AuthUser,
@@ -443,6 +367,12 @@ pub async fn add_tests(
     respond_with_case(&state, &id, access.view, StatusCode::OK).await
 }
 
+/// Health-centre confirmation (保健所確認済) with the current status.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/confirm", params(("id" = String, Path, description = "The case id")), request_body = ConfirmRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -501,6 +431,12 @@ async fn change_case<B: serde::de::DeserializeOwned>(
     respond_with_case(state, id, access.view, status).await
 }
 
+/// Set the current status.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/status", params(("id" = String, Path, description = "The case id")), request_body = StatusRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_status(
     State(state): State<AppState>,
     user: AuthUser,
@@ -527,6 +463,12 @@ pub async fn set_status(
     .await
 }
 
+/// Record a new place of stay.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/place-of-stay", params(("id" = String, Path, description = "The case id")), request_body = PlaceOfStayRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn move_place_of_stay(
     State(state): State<AppState>,
     user: AuthUser,
@@ -555,6 +497,12 @@ pub async fn move_place_of_stay(
     .await
 }
 
+/// Record a health observation.
+///
+/// Who may call it: staff, contractor and facility (assigned).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/observations", params(("id" = String, Path, description = "The case id")), request_body = ObservationRequest,
+    responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_observation(
     State(state): State<AppState>,
     user: AuthUser,
@@ -581,6 +529,12 @@ pub async fn add_observation(
     .await
 }
 
+/// Add a close contact.
+///
+/// Who may call it: staff.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/contacts", params(("id" = String, Path, description = "The case id")), request_body = ContactRequest,
+    responses((status = 201, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn add_contact(
     State(state): State<AppState>,
     user: AuthUser,
@@ -607,6 +561,12 @@ pub async fn add_contact(
     .await
 }
 
+/// Set hospital, admission, ICU, ventilator, ECMO.
+///
+/// Who may call it: staff, medical (own).
+#[utoipa::path(put, path = "/api/v1/cases/{id}/medical", params(("id" = String, Path, description = "The case id")), request_body = MedicalRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_medical(
     State(state): State<AppState>,
     user: AuthUser,
@@ -633,6 +593,12 @@ pub async fn set_medical(
     .await
 }
 
+/// Assign follow-up to an organisation.
+///
+/// Who may call it: staff.
+#[utoipa::path(put, path = "/api/v1/cases/{id}/assignment", params(("id" = String, Path, description = "The case id")), request_body = AssignmentRequest,
+    responses((status = 200, description = "The case as the role may see it", body = CaseAnswer),
+        BadPathAndBody, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn set_assignment(
     State(state): State<AppState>,
     user: AuthUser,

@@ -3,13 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use sqlx::Row;
 use time::{Duration, Time};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiResult;
 use super::extract::AuthUser;
+use super::openapi::{Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::domain::{age_on, japan_date};
 use crate::time_fmt;
@@ -27,6 +29,46 @@ pub fn age_band(age: i32) -> String {
 /// Days shown in the dashboard's curve.
 pub const CURVE_DAYS: i64 = 28;
 
+/// The count of one day.
+#[derive(Serialize, ToSchema)]
+struct DayCount {
+    #[schema(format = Date)]
+    date: String,
+    count: i64,
+}
+
+/// Today's count of one sex and age band.
+#[derive(Serialize, ToSchema)]
+struct SexAgeCount {
+    sex: String,
+    /// `0-9`, `10-19`, … `90+`.
+    age_band: String,
+    count: i64,
+}
+
+/// A centre's figures for today; counts only.
+#[derive(Serialize, ToSchema)]
+struct Dashboard {
+    /// Today in Japan.
+    #[schema(format = Date)]
+    date: String,
+    /// Notifications entered today.
+    today: usize,
+    today_by_sex_and_age_band: Vec<SexAgeCount>,
+    /// The last 28 days, oldest first.
+    daily: Vec<DayCount>,
+    unconfirmed: i64,
+    alerts: i64,
+    incoming_transfers: i64,
+}
+
+/// Today's notifications by sex and age band, 28 days of daily counts,
+/// open work.
+///
+/// Who may call it: staff.
+#[utoipa::path(get, path = "/api/v1/dashboard",
+    responses((status = 200, description = "The figures", body = Dashboard),
+        Unauthorised, Unavailable))]
 pub async fn dashboard(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::ViewDashboard, "dashboard.read")
@@ -50,7 +92,7 @@ pub async fn dashboard(State(state): State<AppState>, user: AuthUser) -> ApiResu
         .map(|i| {
             let d = time_fmt::date(first_day + Duration::days(i));
             let n = counted.get(&d).copied().unwrap_or(0);
-            json!({ "date": d, "count": n })
+            DayCount { date: d, count: n }
         })
         .collect();
     let people = sqlx::query(
@@ -69,7 +111,11 @@ pub async fn dashboard(State(state): State<AppState>, user: AuthUser) -> ApiResu
     }
     let today_by: Vec<_> = table
         .into_iter()
-        .map(|((sex, band), count)| json!({ "sex": sex, "age_band": band, "count": count }))
+        .map(|((sex, age_band), count)| SexAgeCount {
+            sex,
+            age_band,
+            count,
+        })
         .collect();
     let counts = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM cases WHERE confirmed_at IS NULL AND owner IS NULL AND locked_by IS NULL), \
@@ -78,14 +124,14 @@ pub async fn dashboard(State(state): State<AppState>, user: AuthUser) -> ApiResu
     )
     .fetch_one(&state.pool)
     .await?;
-    Ok(Json(json!({
-        "date": time_fmt::date(today),
-        "today": people.len(),
-        "today_by_sex_and_age_band": today_by,
-        "daily": daily,
-        "unconfirmed": counts.get::<i64, _>(0),
-        "alerts": counts.get::<i64, _>(1),
-        "incoming_transfers": counts.get::<i64, _>(2),
-    }))
+    Ok(Json(Dashboard {
+        date: time_fmt::date(today),
+        today: people.len(),
+        today_by_sex_and_age_band: today_by,
+        daily,
+        unconfirmed: counts.get::<i64, _>(0),
+        alerts: counts.get::<i64, _>(1),
+        incoming_transfers: counts.get::<i64, _>(2),
+    })
     .into_response())
 }

@@ -8,25 +8,44 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ClientAddr, JsonBody, SESSION_COOKIE, SessionUser};
+use super::openapi::{BadBody, RateLimited, Unauthenticated, Unavailable};
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::{password, token, totp};
 use crate::command::{Change, Command};
 use crate::domain::{Role, WireName, japan_date};
 use crate::time_fmt;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    #[schema(max_length = 64)]
     user: String,
+    #[schema(max_length = 1024)]
     password: String,
+    /// The current code of the user's authenticator.
+    #[schema(max_length = 16)]
     totp: String,
+}
+
+/// A new session.
+#[derive(Serialize, ToSchema)]
+struct LoginAnswer {
+    /// The bearer token (also set as the session cookie).
+    token: String,
+    user: String,
+    role: Role,
+    organisation: Option<String>,
+    /// The one-time password must be replaced before anything else.
+    must_change_password: bool,
+    #[schema(format = DateTime)]
+    expires_at: String,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -49,6 +68,12 @@ fn session_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
     .expect("cookie characters are header-safe")
 }
 
+/// Log in with user id, password and one-time code.
+///
+/// Who may call it: anyone.
+#[utoipa::path(post, path = "/api/v1/login", security(()), request_body = LoginRequest,
+    responses((status = 200, description = "Logged in; the session cookie is set too", body = LoginAnswer),
+        BadBody, Unauthenticated, RateLimited, Unavailable))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
@@ -153,14 +178,14 @@ pub async fn login(
         )])
         .await?;
     let lifetime = state.config.sessions.absolute_lifetime.as_secs() as i64;
-    let body = json!({
-        "token": session,
-        "user": request.user,
-        "role": role.wire_name(),
-        "organisation": organisation,
-        "must_change_password": must_change_password,
-        "expires_at": time_fmt::instant(now + time::Duration::seconds(lifetime)),
-    });
+    let body = LoginAnswer {
+        token: session.clone(),
+        user: request.user,
+        role,
+        organisation,
+        must_change_password,
+        expires_at: time_fmt::instant(now + time::Duration::seconds(lifetime)),
+    };
     let mut response = Json(body).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -169,6 +194,12 @@ pub async fn login(
     Ok(response)
 }
 
+/// End the current session.
+///
+/// Who may call it: any user.
+#[utoipa::path(post, path = "/api/v1/logout",
+    responses((status = 204, description = "The session has ended; the cookie is cleared"),
+        Unauthenticated, Unavailable))]
 pub async fn logout(State(state): State<AppState>, user: SessionUser) -> ApiResult<Response> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
         .bind(&user.token_hash)
@@ -189,10 +220,11 @@ pub async fn logout(State(state): State<AppState>, user: SessionUser) -> ApiResu
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
     current: String,
+    /// At least 12 characters (see `auth::password::check_new`).
     new: String,
     /// Enrol a new second factor at the same time: a fresh secret (base32,
     /// 160 bits) and a code from it, proving the authenticator has it.
@@ -200,6 +232,13 @@ struct PasswordRequest {
     totp_code: Option<String>,
 }
 
+/// Set a new password (required after first login), optionally enrolling a
+/// new second factor.
+///
+/// Who may call it: any user.
+#[utoipa::path(post, path = "/api/v1/password", request_body = PasswordRequest,
+    responses((status = 204, description = "The password (and second factor) are set"),
+        BadBody, Unauthenticated, Unavailable))]
 pub async fn change_password(
     State(state): State<AppState>,
     user: SessionUser,
@@ -270,11 +309,25 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn me(user: SessionUser) -> Json<serde_json::Value> {
-    Json(json!({
-        "user": user.id,
-        "role": user.role.wire_name(),
-        "organisation": user.organisation,
-        "must_change_password": user.must_change_password,
-    }))
+/// The logged-in user.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Me {
+    user: String,
+    role: Role,
+    organisation: Option<String>,
+    must_change_password: bool,
+}
+
+/// The logged-in user.
+///
+/// Who may call it: any user.
+#[utoipa::path(get, path = "/api/v1/me",
+    responses((status = 200, description = "The session's user", body = Me), Unauthenticated))]
+pub async fn me(user: SessionUser) -> Json<Me> {
+    Json(Me {
+        user: user.id,
+        role: user.role,
+        organisation: user.organisation,
+        must_change_password: user.must_change_password,
+    })
 }

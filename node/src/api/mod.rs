@@ -1,8 +1,10 @@
-//! The HTTP API (axum, JSON). [`ROUTES`] lists every endpoint; the OpenAPI
-//! document is built from the same list and a test holds the two together.
+//! The HTTP API (axum, JSON). [`api_routes`] registers every endpoint with
+//! its OpenAPI operation (utoipa), so the document and the router are one list.
 
 mod admin;
 mod between;
+mod between_answers;
+mod case_list;
 mod case_requests;
 mod cases;
 mod dashboard;
@@ -11,15 +13,18 @@ pub mod extract;
 mod login;
 pub mod openapi;
 mod self_report;
+mod shares;
 mod stats;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode};
-use axum::routing::{get, post, put};
+use axum::http::StatusCode;
 use sqlx::SqlitePool;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{self, Action, CaseFacts, Relation, View};
 use crate::audit::{Actor, AuditEntry, Outcome};
@@ -45,359 +50,60 @@ pub struct AppState {
     pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
-/// Every endpoint: method, path, summary, and who may call it.
-pub const ROUTES: &[(&str, &str, &str, &str)] = &[
-    ("GET", "/healthz", "Liveness: the node answers", "anyone"),
-    (
-        "GET",
-        "/api/v1/openapi.json",
-        "This API as an OpenAPI 3 document",
-        "anyone",
-    ),
-    (
-        "POST",
-        "/api/v1/login",
-        "Log in with user id, password and one-time code",
-        "anyone",
-    ),
-    (
-        "POST",
-        "/api/v1/logout",
-        "End the current session",
-        "any user",
-    ),
-    (
-        "POST",
-        "/api/v1/password",
-        "Set a new password (required after first login)",
-        "any user",
-    ),
-    ("GET", "/api/v1/me", "The logged-in user", "any user"),
-    (
-        "GET",
-        "/api/v1/cases",
-        "List cases (filtered, paged, newest first)",
-        "staff, medical (own), contractor and facility (assigned)",
-    ),
-    (
-        "POST",
-        "/api/v1/cases",
-        "Register a notification (発生届)",
-        "staff, medical",
-    ),
-    (
-        "GET",
-        "/api/v1/cases/{id}",
-        "Read a case",
-        "staff, medical (own), contractor and facility (assigned; follow-up view)",
-    ),
-    (
-        "PATCH",
-        "/api/v1/cases/{id}",
-        "Add or correct notification details, or change the class",
-        "staff, medical (own)",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/additional-registrations",
-        "Additional registration: a new notification that locks this one",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/tests",
-        "Add tests",
-        "staff, medical (own)",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/confirm",
-        "Health-centre confirmation (保健所確認済) with the current status",
-        "staff",
-    ),
-    (
-        "PUT",
-        "/api/v1/cases/{id}/status",
-        "Set the current status",
-        "staff",
-    ),
-    (
-        "PUT",
-        "/api/v1/cases/{id}/place-of-stay",
-        "Record a new place of stay",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/observations",
-        "Record a health observation",
-        "staff, contractor and facility (assigned)",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/contacts",
-        "Add a close contact",
-        "staff",
-    ),
-    (
-        "PUT",
-        "/api/v1/cases/{id}/medical",
-        "Set hospital, admission, ICU, ventilator, ECMO",
-        "staff, medical (own)",
-    ),
-    (
-        "PUT",
-        "/api/v1/cases/{id}/assignment",
-        "Assign follow-up to an organisation",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/self-report-link",
-        "Issue the patient's self-report link",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/self-report/{token}",
-        "Check a self-report link",
-        "the patient (link)",
-    ),
-    (
-        "POST",
-        "/api/v1/self-report/{token}/observations",
-        "The patient reports temperature, SpO2 and symptoms",
-        "the patient (link)",
-    ),
-    ("GET", "/api/v1/users", "List users", "admin"),
-    (
-        "POST",
-        "/api/v1/users",
-        "Add a user (returns a one-time password and TOTP secret)",
-        "admin",
-    ),
-    (
-        "POST",
-        "/api/v1/users/{id}/disable",
-        "Disable a user and end their sessions",
-        "admin",
-    ),
-    (
-        "POST",
-        "/api/v1/users/{id}/reset",
-        "Reset a user's password and second factor (new one-time credentials)",
-        "admin",
-    ),
-    (
-        "GET",
-        "/api/v1/dashboard",
-        "Today's notifications by sex and age band, 28 days of daily counts, open work",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/audit",
-        "Query the audit trail (the query is itself audited)",
-        "admin",
-    ),
-    (
-        "GET",
-        "/api/v1/federation/status",
-        "Per peer: connected, outbox depth, oldest pending age, last error; the CRL in force and its alarm",
-        "admin",
-    ),
-    (
-        "GET",
-        "/api/v1/public/stats/daily",
-        "Daily new cases, small cells suppressed (by=, date=, from=, to=, format=csv)",
-        "anyone",
-    ),
-    (
-        "GET",
-        "/api/v1/stats/daily",
-        "Daily new cases, unsuppressed (by=, date=, from=, to=, format=csv)",
-        "ministry",
-    ),
-    (
-        "GET",
-        "/api/v1/public/stats/current",
-        "Current cases, hospitalised, severe, deceased, released; small cells suppressed (by=)",
-        "anyone",
-    ),
-    (
-        "GET",
-        "/api/v1/stats/current",
-        "Current counts, unsuppressed (by=)",
-        "ministry",
-    ),
-    (
-        "GET",
-        "/api/v1/stats/timeliness",
-        "Per centre: reporting lag and whether it is silent or behind",
-        "ministry",
-    ),
-    (
-        "GET",
-        "/stats",
-        "The public statistics page (HTML, SVG epidemic curve)",
-        "anyone",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/transfer",
-        "Offer the case to another centre (移管)",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/transfers",
-        "Incoming and outgoing transfers (direction=, state=)",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/transfers/{tid}",
-        "A transfer, with the offered record if incoming",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/transfers/{tid}/accept",
-        "Accept an incoming offer",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/transfers/{tid}/reject",
-        "Reject an incoming offer, with a reason",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/transfers/{tid}/withdraw",
-        "Withdraw an outgoing offer",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/contacts/{cid}/refer",
-        "Refer a close contact to the centre where they live",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/referrals",
-        "Close contacts referred here by other centres",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/shares",
-        "Share a read-only subset with a related centre for a purpose",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/cases/{id}/shares",
-        "This case's shares and who looked at them",
-        "staff",
-    ),
-    (
-        "POST",
-        "/api/v1/cases/{id}/shares/{sid}/revoke",
-        "Revoke a share: the copy is deleted there",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/shared",
-        "Cases other centres share with this one",
-        "staff",
-    ),
-    (
-        "GET",
-        "/api/v1/shared/{sid}",
-        "Read a shared copy (reported to the owning centre)",
-        "staff",
-    ),
-];
+/// Every endpoint, with its OpenAPI operation: each `routes!` entry adds a
+/// handler to the router and its `#[utoipa::path]` to the document, so the
+/// two cannot disagree. Handlers on one path share one `routes!`.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(openapi::healthz))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(login::login))
+        .routes(routes!(login::logout))
+        .routes(routes!(login::change_password))
+        .routes(routes!(login::me))
+        .routes(routes!(case_list::list, cases::create))
+        .routes(routes!(cases::read, cases::update_notification))
+        .routes(routes!(cases::additional_registration))
+        .routes(routes!(cases::add_tests))
+        .routes(routes!(cases::confirm))
+        .routes(routes!(cases::set_status))
+        .routes(routes!(cases::move_place_of_stay))
+        .routes(routes!(cases::add_observation))
+        .routes(routes!(cases::add_contact))
+        .routes(routes!(cases::set_medical))
+        .routes(routes!(cases::set_assignment))
+        .routes(routes!(self_report::issue))
+        .routes(routes!(self_report::check))
+        .routes(routes!(self_report::report))
+        .routes(routes!(admin::list_users, admin::add_user))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::reset_user))
+        .routes(routes!(admin::query_audit))
+        .routes(routes!(dashboard::dashboard))
+        .routes(routes!(admin::federation_status))
+        .routes(routes!(stats::public_daily))
+        .routes(routes!(stats::daily))
+        .routes(routes!(stats::public_current))
+        .routes(routes!(stats::current))
+        .routes(routes!(stats::timeliness))
+        .routes(routes!(stats::page))
+        .routes(routes!(between::offer))
+        .routes(routes!(between::list_transfers))
+        .routes(routes!(between::read_transfer))
+        .routes(routes!(between::accept))
+        .routes(routes!(between::reject))
+        .routes(routes!(between::withdraw))
+        .routes(routes!(between::refer))
+        .routes(routes!(between::list_referrals))
+        .routes(routes!(shares::share, shares::list_case_shares))
+        .routes(routes!(shares::revoke_share))
+        .routes(routes!(shares::list_shared))
+        .routes(routes!(shares::read_shared))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/api/v1/login", post(login::login))
-        .route("/api/v1/logout", post(login::logout))
-        .route("/api/v1/password", post(login::change_password))
-        .route("/api/v1/me", get(login::me))
-        .route("/api/v1/cases", get(cases::list).post(cases::create))
-        .route(
-            "/api/v1/cases/{id}",
-            get(cases::read).patch(cases::update_notification),
-        )
-        .route(
-            "/api/v1/cases/{id}/additional-registrations",
-            post(cases::additional_registration),
-        )
-        .route("/api/v1/cases/{id}/tests", post(cases::add_tests))
-        .route("/api/v1/cases/{id}/confirm", post(cases::confirm))
-        .route("/api/v1/cases/{id}/status", put(cases::set_status))
-        .route(
-            "/api/v1/cases/{id}/place-of-stay",
-            put(cases::move_place_of_stay),
-        )
-        .route(
-            "/api/v1/cases/{id}/observations",
-            post(cases::add_observation),
-        )
-        .route("/api/v1/cases/{id}/contacts", post(cases::add_contact))
-        .route("/api/v1/cases/{id}/medical", put(cases::set_medical))
-        .route("/api/v1/cases/{id}/assignment", put(cases::set_assignment))
-        .route(
-            "/api/v1/cases/{id}/self-report-link",
-            post(self_report::issue),
-        )
-        .route("/api/v1/self-report/{token}", get(self_report::check))
-        .route(
-            "/api/v1/self-report/{token}/observations",
-            post(self_report::report),
-        )
-        .route(
-            "/api/v1/users",
-            get(admin::list_users).post(admin::add_user),
-        )
-        .route("/api/v1/users/{id}/disable", post(admin::disable_user))
-        .route("/api/v1/users/{id}/reset", post(admin::reset_user))
-        .route("/api/v1/audit", get(admin::query_audit))
-        .route("/api/v1/dashboard", get(dashboard::dashboard))
-        .route("/api/v1/federation/status", get(admin::federation_status))
-        .route("/api/v1/public/stats/daily", get(stats::public_daily))
-        .route("/api/v1/stats/daily", get(stats::daily))
-        .route("/api/v1/public/stats/current", get(stats::public_current))
-        .route("/api/v1/stats/current", get(stats::current))
-        .route("/api/v1/stats/timeliness", get(stats::timeliness))
-        .route("/stats", get(stats::page))
-        .route("/api/v1/cases/{id}/transfer", post(between::offer))
-        .route("/api/v1/transfers", get(between::list_transfers))
-        .route("/api/v1/transfers/{tid}", get(between::read_transfer))
-        .route("/api/v1/transfers/{tid}/accept", post(between::accept))
-        .route("/api/v1/transfers/{tid}/reject", post(between::reject))
-        .route("/api/v1/transfers/{tid}/withdraw", post(between::withdraw))
-        .route(
-            "/api/v1/cases/{id}/contacts/{cid}/refer",
-            post(between::refer),
-        )
-        .route("/api/v1/referrals", get(between::list_referrals))
-        .route(
-            "/api/v1/cases/{id}/shares",
-            post(between::share).get(between::list_case_shares),
-        )
-        .route(
-            "/api/v1/cases/{id}/shares/{sid}/revoke",
-            post(between::revoke_share),
-        )
-        .route("/api/v1/shared", get(between::list_shared))
-        .route("/api/v1/shared/{sid}", get(between::read_shared))
+    let (routes, _) = api_routes().split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found("endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -410,11 +116,38 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Whether a route in [`ROUTES`] matches a method (used by tests).
-pub fn lists(method: &Method, path: &str) -> bool {
-    ROUTES
-        .iter()
-        .any(|(m, p, _, _)| *m == method.as_str() && *p == path)
+/// One documented operation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    /// Upper case, as HTTP writes it.
+    pub method: String,
+    /// With `{name}` for path parameters, as axum and OpenAPI write it.
+    pub path: String,
+    /// Whether anyone may call it without a session (`security` allows none).
+    pub public: bool,
+}
+
+/// Every endpoint the router serves, read from the document.
+pub fn routes() -> Vec<Route> {
+    let mut routes: Vec<Route> = openapi::document()["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(method, operation)| Route {
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    public: operation["security"].as_array().is_some_and(|s| {
+                        s.is_empty() || s.iter().any(|r| r == &serde_json::json!({}))
+                    }),
+                })
+        })
+        .collect();
+    routes.sort();
+    routes
 }
 
 impl SessionUser {

@@ -5,20 +5,51 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use sqlx::Row;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::case_requests::ObservationRequest;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody, Path};
+use super::openapi::{BadPath, BadPathAndBody, Conflict, NotFound, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::auth::token;
 use crate::command::{Change, Command};
 use crate::time_fmt;
 
-/// Staff issue a link; the token is shown once and stored only as a digest.
+/// A new self-report link; the token is shown only here.
+#[derive(Serialize, ToSchema)]
+struct SelfReportLink {
+    token: String,
+    /// The web page the patient opens.
+    path: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// The answer to a live link.
+#[derive(Serialize, ToSchema)]
+struct LinkValid {
+    valid: bool,
+}
+
+/// The answer to a patient's report.
+#[derive(Serialize, ToSchema)]
+struct Recorded {
+    recorded: bool,
+}
+
+/// Issue the patient's self-report link.
+///
+/// Who may call it: staff. The token is shown once and stored only as a
+/// digest.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/self-report-link",
+    params(("id" = String, Path, description = "The case id")),
+    responses((status = 201, description = "The new link", body = SelfReportLink),
+        BadPath, Unauthorised, NotFound, Conflict, Unavailable))]
 pub async fn issue(
     State(state): State<AppState>,
     user: AuthUser,
@@ -58,7 +89,11 @@ pub async fn issue(
     .person(&access.facts.person_id)
     .part("self_report_link");
     state.submit(command, vec![audit]).await?;
-    let body = json!({ "token": link, "path": format!("/self-report/{link}"), "expires_at": time_fmt::instant(expires_at) });
+    let body = SelfReportLink {
+        path: format!("/self-report/{link}"),
+        token: link,
+        expires_at: time_fmt::instant(expires_at),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -89,9 +124,17 @@ async fn case_of_link(state: &AppState, link: &str) -> ApiResult<(String, String
     Ok((row.get(0), row.get(2)))
 }
 
+/// Check a self-report link.
+///
+/// Who may call it: the patient (link).
+#[utoipa::path(get, path = "/api/v1/self-report/{token}", security(()),
+    params(("token" = String, Path, description = "The link's secret token")),
+    responses((status = 200, description = "The link is live", body = LinkValid),
+        (status = 404, description = "The link is not valid or has expired", body = super::openapi::ErrorBody),
+        BadPath))]
 pub async fn check(State(state): State<AppState>, Path(link): Path<String>) -> ApiResult<Response> {
     case_of_link(&state, &link).await?;
-    Ok(Json(json!({ "valid": true })).into_response())
+    Ok(Json(LinkValid { valid: true }).into_response())
 }
 
 fn patient() -> Actor {
@@ -102,6 +145,14 @@ fn patient() -> Actor {
     }
 }
 
+/// The patient reports temperature, SpO2 and symptoms.
+///
+/// Who may call it: the patient (link).
+#[utoipa::path(post, path = "/api/v1/self-report/{token}/observations", security(()),
+    params(("token" = String, Path, description = "The link's secret token")),
+    request_body = ObservationRequest,
+    responses((status = 201, description = "The observation is recorded", body = Recorded),
+        BadPathAndBody, NotFound, Conflict, Unavailable))]
 pub async fn report(
     State(state): State<AppState>,
     Path(link): Path<String>,
@@ -141,7 +192,7 @@ pub async fn report(
         state
             .submit(Command::new(now, "self-report", change), vec![audit])
             .await?;
-        return Ok((StatusCode::CREATED, Json(json!({ "recorded": true }))).into_response());
+        return Ok((StatusCode::CREATED, Json(Recorded { recorded: true })).into_response());
     }
     let command = Command {
         reports: Vec::new(),
@@ -158,5 +209,5 @@ pub async fn report(
         .person(&person_id)
         .part("observations");
     state.submit(command, vec![audit]).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "recorded": true }))).into_response())
+    Ok((StatusCode::CREATED, Json(Recorded { recorded: true })).into_response())
 }

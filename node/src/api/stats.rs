@@ -6,24 +6,73 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::Duration;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, parse_query};
+use super::openapi::{Invalid, Unauthorised, Unavailable};
 use crate::access::Action;
 use crate::domain::japan_date;
-use crate::stats::{self, DailyTable, DateBasis, Dimension};
+use crate::domain::string_enum_schema;
+use crate::stats::{self, CentreTimeliness, CurrentTable, DailyTable, DateBasis, Dimension};
 use crate::{municipality, time_fmt};
 
-#[derive(Debug, Default, Deserialize)]
+/// A dimension of a statistics table: `by=` lists them, comma-separated.
+struct TableDimension;
+
+impl PartialSchema for TableDimension {
+    fn schema() -> RefOr<Schema> {
+        string_enum_schema(Dimension::ALL.iter().map(|d| d.name()))
+    }
+}
+
+impl ToSchema for TableDimension {}
+
+/// Which date of a report counts a case on a day.
+struct DateBasisName;
+
+impl PartialSchema for DateBasisName {
+    fn schema() -> RefOr<Schema> {
+        string_enum_schema(DateBasis::ALL.iter().map(|b| b.name()))
+    }
+}
+
+impl ToSchema for DateBasisName {}
+
+/// The format of a daily table.
+struct TableFormat;
+
+impl PartialSchema for TableFormat {
+    fn schema() -> RefOr<Schema> {
+        string_enum_schema(["json", "csv"])
+    }
+}
+
+impl ToSchema for TableFormat {}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DailyQuery {
+    /// Group by these dimensions (each at most once); none for national totals.
+    #[param(inline, value_type = Option<Vec<TableDimension>>, style = Form, explode = false)]
     by: Option<String>,
+    /// Count by report (default), diagnosis or onset date.
+    #[param(inline, value_type = Option<DateBasisName>)]
     date: Option<String>,
+    /// The first day; defaults to 27 days before `to`.
+    #[param(value_type = Option<String>, format = Date)]
     from: Option<String>,
+    /// The last day; defaults to today in Japan.
+    #[param(value_type = Option<String>, format = Date)]
     to: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(inline, value_type = Option<TableFormat>)]
     format: Option<String>,
 }
 
@@ -97,6 +146,13 @@ fn respond(table: DailyTable, csv: bool) -> Response {
     }
 }
 
+/// Daily new cases, small cells suppressed.
+///
+/// Who may call it: anyone.
+#[utoipa::path(get, path = "/api/v1/public/stats/daily", security(()), params(DailyQuery),
+    responses((status = 200, description = "The table; counts from 1 to 9 are null", content(
+            (DailyTable = "application/json"), (String = "text/csv"))),
+        Invalid))]
 pub async fn public_daily(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -106,6 +162,13 @@ pub async fn public_daily(
     Ok(respond(table, w.csv))
 }
 
+/// Daily new cases, unsuppressed.
+///
+/// Who may call it: ministry.
+#[utoipa::path(get, path = "/api/v1/stats/daily", params(DailyQuery),
+    responses((status = 200, description = "The table", content(
+            (DailyTable = "application/json"), (String = "text/csv"))),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn daily(
     State(state): State<AppState>,
     user: AuthUser,
@@ -119,9 +182,12 @@ pub async fn daily(
     Ok(respond(table, w.csv))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct CurrentQuery {
+    /// Group by these dimensions (each at most once); none for national totals.
+    #[param(inline, value_type = Option<Vec<TableDimension>>, style = Form, explode = false)]
     by: Option<String>,
 }
 
@@ -135,6 +201,13 @@ async fn current_table(
     Ok(Json(stats::current(&state.pool, &by, suppress).await?).into_response())
 }
 
+/// Current cases, hospitalised, severe, deceased, released; small cells
+/// suppressed.
+///
+/// Who may call it: anyone.
+#[utoipa::path(get, path = "/api/v1/public/stats/current", security(()), params(CurrentQuery),
+    responses((status = 200, description = "The table; counts from 1 to 9 are null", body = CurrentTable),
+        Invalid))]
 pub async fn public_current(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -142,6 +215,12 @@ pub async fn public_current(
     current_table(&state, raw, true).await
 }
 
+/// Current counts, unsuppressed.
+///
+/// Who may call it: ministry.
+#[utoipa::path(get, path = "/api/v1/stats/current", params(CurrentQuery),
+    responses((status = 200, description = "The table", body = CurrentTable),
+        Invalid, Unauthorised, Unavailable))]
 pub async fn current(
     State(state): State<AppState>,
     user: AuthUser,
@@ -153,6 +232,17 @@ pub async fn current(
     current_table(&state, raw, false).await
 }
 
+#[derive(Serialize, ToSchema)]
+struct Timeliness {
+    centres: Vec<CentreTimeliness>,
+}
+
+/// Per centre: reporting lag and whether it is silent or behind.
+///
+/// Who may call it: ministry.
+#[utoipa::path(get, path = "/api/v1/stats/timeliness",
+    responses((status = 200, description = "One row per health centre", body = Timeliness),
+        Unauthorised, Unavailable))]
 pub async fn timeliness(State(state): State<AppState>, user: AuthUser) -> ApiResult<Response> {
     state
         .authorize(&user.0, Action::ReadStatistics, "stats.timeliness")
@@ -169,7 +259,7 @@ pub async fn timeliness(State(state): State<AppState>, user: AuthUser) -> ApiRes
         })
         .unwrap_or_default();
     let rows = stats::timeliness(&state.pool, &centres, state.clock.now()).await?;
-    Ok(Json(serde_json::json!({ "centres": rows })).into_response())
+    Ok(Json(Timeliness { centres: rows }).into_response())
 }
 
 fn escape(text: &str) -> String {
@@ -245,8 +335,13 @@ fn curve_svg(table: &DailyTable) -> String {
     svg
 }
 
-/// `GET /stats`: the public page. It has no inline styles or scripts, so it
-/// runs under the same Content-Security-Policy as every other page.
+/// The public statistics page (HTML, SVG epidemic curve). It has no inline
+/// styles or scripts, so it runs under the same Content-Security-Policy as
+/// every other page.
+///
+/// Who may call it: anyone.
+#[utoipa::path(get, path = "/stats", security(()),
+    responses((status = 200, description = "The page", body = String, content_type = "text/html")))]
 pub async fn page(State(state): State<AppState>) -> ApiResult<Response> {
     let to = japan_date(state.clock.now());
     let from = to - Duration::days(59);
