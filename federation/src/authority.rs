@@ -339,6 +339,8 @@ pub enum CaseHere<'a> {
     Owned,
     /// It was here and moved to this centre.
     MovedTo(&'a str),
+    /// It is on its way here: this centre offered it to this node.
+    OfferedBy(&'a str),
 }
 
 /// Share data. `held`: the incoming share with this id, if any; `here`:
@@ -360,6 +362,12 @@ pub fn share_data(
             return refuse(
                 Rule::ShareFromOwner,
                 format!("`{sender}` shares a case this node handed to `{owner}`"),
+            );
+        }
+        CaseHere::OfferedBy(owner) if owner != sender => {
+            return refuse(
+                Rule::ShareFromOwner,
+                format!("`{sender}` shares a case `{owner}` is handing to this node"),
             );
         }
         _ => {}
@@ -637,6 +645,14 @@ mod tests {
             share_data("hc-x", &data, None, CaseHere::MovedTo("hc-a")),
             Verdict::Refuse(_)
         ));
+        assert!(matches!(
+            share_data("hc-x", &data, None, CaseHere::OfferedBy("hc-a")),
+            Verdict::Refuse(_)
+        ));
+        assert_eq!(
+            share_data("hc-a", &data, None, CaseHere::OfferedBy("hc-a")),
+            Verdict::Apply
+        );
         assert_eq!(
             share_data(
                 "hc-a",

@@ -197,6 +197,14 @@ pub async fn receive_share(
         .bind(d.case_id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
+    // A case on its way here (offered, accepted, not yet taken over) is
+    // about to be this node's: only the centre handing it over may share it.
+    let offered_by: Option<String> = sqlx::query_scalar(
+        "SELECT peer FROM transfers WHERE case_id = ? AND direction = 'in' AND state IN ('offered', 'accepting') LIMIT 1",
+    )
+    .bind(d.case_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
     let verdict = authority::share_data(
         sender,
         d,
@@ -209,7 +217,10 @@ pub async fn receive_share(
                 revision: u32::try_from(*revision).unwrap_or(u32::MAX),
             }),
         match &here {
-            None => CaseHere::Unknown,
+            None => match &offered_by {
+                Some(peer) => CaseHere::OfferedBy(peer),
+                None => CaseHere::Unknown,
+            },
             Some(None) => CaseHere::Owned,
             Some(Some(owner)) => CaseHere::MovedTo(owner),
         },

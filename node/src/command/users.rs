@@ -51,11 +51,7 @@ pub(super) async fn disable_user(
     if result.rows_affected() == 0 {
         return Err(ApplyError::NotFound("user"));
     }
-    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    end_sessions(conn, user_id).await
 }
 
 pub(super) async fn set_password(
@@ -101,6 +97,11 @@ pub(super) async fn reset_credentials(
     if result.rows_affected() == 0 {
         return Err(ApplyError::NotFound("user"));
     }
+    end_sessions(conn, user_id).await
+}
+
+/// Logs the user out everywhere: their sessions end with the change.
+async fn end_sessions(conn: &mut SqliteConnection, user_id: &str) -> Result<(), ApplyError> {
     sqlx::query("DELETE FROM sessions WHERE user_id = ?")
         .bind(user_id)
         .execute(&mut *conn)
